@@ -1,0 +1,53 @@
+import { access, constants } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { FailureType, failure } from '../../common/failures';
+
+export type PgTool = 'pg_dump' | 'pg_restore' | 'psql';
+
+export interface PgBinaries {
+  readonly dir: string;
+  readonly major: number;
+  readonly version: string;
+  path(tool: PgTool): string;
+}
+
+async function toolVersion(file: string): Promise<{ version: string; major: number } | undefined> {
+  try {
+    await access(file, constants.X_OK);
+    const { stdout } = await execa(file, ['--version'], { timeout: 10_000 });
+    const m = /(\d+)(?:\.(\d+))?/.exec(stdout);
+    return m ? { version: m[0], major: Number(m[1]) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Finds pg_dump/pg_restore/psql whose major version is at least the server's: the configured
+ * DBOPS_PG_BIN_DIR, else Debian's /usr/lib/postgresql/<major>/bin. Never PATH: an older pg_dump
+ * refuses to dump a newer server.
+ */
+export async function resolvePgBinaries(configuredDir: string | undefined, serverMajor: number): Promise<PgBinaries> {
+  const candidates = configuredDir
+    ? [configuredDir]
+    : [serverMajor, serverMajor + 1, serverMajor + 2].map((m) => `/usr/lib/postgresql/${m}/bin`);
+  const tried: string[] = [];
+  for (const dir of candidates) {
+    const tools = await Promise.all((['pg_dump', 'pg_restore', 'psql'] as const).map((t) => toolVersion(path.join(dir, t))));
+    if (tools.some((t) => t === undefined)) {
+      tried.push(`${dir} (pg_dump/pg_restore/psql not all found)`);
+      continue;
+    }
+    const major = Math.min(...tools.map((t) => t!.major));
+    if (major < serverMajor) {
+      tried.push(`${dir} (version ${major} < server ${serverMajor})`);
+      continue;
+    }
+    return { dir, major, version: tools[0]!.version, path: (tool) => path.join(dir, tool) };
+  }
+  throw failure(
+    FailureType.Misconfigured,
+    `no PostgreSQL ${serverMajor}+ client tools found: tried ${tried.join(', ')}; set DBOPS_PG_BIN_DIR to the bin folder of PostgreSQL ${serverMajor} or newer`,
+  );
+}

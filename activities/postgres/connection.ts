@@ -1,0 +1,78 @@
+import { Client, type ClientConfig } from 'pg';
+
+/** How to reach PostgreSQL. The password is here only for child-process env and `pg`; never argv, never a workflow argument. */
+export interface PgConnectionSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** The maintenance/default database (PGDATABASE). Operations name their own database. */
+  readonly database: string;
+  readonly sslmode: string | undefined;
+  readonly passfile: string | undefined;
+  readonly password: string | undefined;
+  /** Folder holding pg_dump/pg_restore/psql of the server's major version (DBOPS_PG_BIN_DIR). */
+  readonly binDir: string | undefined;
+}
+
+/** Options for `pg` connecting to `database` (default: the configured one). */
+export function pgClientConfig(settings: PgConnectionSettings, database = settings.database, appName = 'dbops'): ClientConfig {
+  const ssl =
+    settings.sslmode === undefined || settings.sslmode === 'disable' || settings.sslmode === 'allow' || settings.sslmode === 'prefer'
+      ? undefined
+      : { rejectUnauthorized: settings.sslmode === 'verify-ca' || settings.sslmode === 'verify-full' };
+  return {
+    host: settings.host,
+    port: settings.port,
+    user: settings.user,
+    database,
+    password: settings.password,
+    ssl,
+    application_name: appName,
+    connectionTimeoutMillis: 10_000,
+  };
+}
+
+/** Environment for pg_dump/pg_restore/psql: libpq variables, so nothing secret is in argv. */
+export function pgChildEnv(settings: PgConnectionSettings, database = settings.database): Record<string, string> {
+  const env: Record<string, string> = {
+    PGHOST: settings.host,
+    PGPORT: String(settings.port),
+    PGUSER: settings.user,
+    PGDATABASE: database,
+    PGAPPNAME: 'dbops',
+    PGCONNECT_TIMEOUT: '10',
+  };
+  if (settings.password !== undefined) env.PGPASSWORD = settings.password;
+  if (settings.passfile !== undefined) env.PGPASSFILE = settings.passfile;
+  if (settings.sslmode !== undefined) env.PGSSLMODE = settings.sslmode;
+  return env;
+}
+
+/** Connects, runs `fn`, always disconnects. */
+export async function withPg<T>(
+  settings: PgConnectionSettings,
+  database: string | undefined,
+  fn: (client: Client) => Promise<T>,
+): Promise<T> {
+  const client = new Client(pgClientConfig(settings, database));
+  client.on('error', () => {
+    /* a dropped connection surfaces on the pending query; don't crash the worker */
+  });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Quotes an identifier the way PostgreSQL's quote_ident does, for the rare DDL that cannot take parameters. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** Server major version, e.g. 18 for 18.6. */
+export async function serverMajorVersion(client: Client): Promise<number> {
+  const r = await client.query<{ server_version_num: string }>('SHOW server_version_num');
+  return Math.floor(Number(r.rows[0]?.server_version_num ?? 0) / 10000);
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { reportError } from './output';
+import { registerConfigCommand } from './commands/config';
+import { registerWorkerCommand } from './commands/worker';
+import { registerDoctorCommand } from './commands/doctor';
+
+export function buildProgram(): Command {
+  const program = new Command('dbops')
+    .description('Durable database operations for the recommender platform (PostgreSQL + Milvus) on Temporal')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+  registerConfigCommand(program);
+  registerWorkerCommand(program);
+  registerDoctorCommand(program);
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+if (require.main === module) {
+  void main().then((code) => {
+    process.exitCode = code;
+  });
+}

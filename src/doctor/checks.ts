@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { MilvusClient } from '@zilliz/milvus2-sdk-node';
+import type { Config } from '../config';
+import { resolvePgBinaries } from '../../activities/postgres/binaries';
+import { serverMajorVersion, withPg } from '../../activities/postgres/connection';
+import { withClient } from '../temporal';
+import { rootMessage } from '../../common/failures';
+
+export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip';
+
+export interface CheckResult {
+  name: string;
+  status: CheckStatus;
+  /** Required checks make `dbops doctor` exit non-zero when they fail. */
+  required: boolean;
+  detail: string;
+  hint?: string;
+}
+
+interface CheckContext {
+  config: Config;
+  /** Server major version, filled by the PostgreSQL check for the client-tools check. */
+  serverMajor?: number;
+}
+
+type Check = {
+  name: string;
+  required: boolean;
+  run: (ctx: CheckContext) => Promise<{ status?: CheckStatus; detail: string; hint?: string }>;
+  hint: (ctx: CheckContext) => string;
+};
+
+const TIMEOUT_MS = 8000;
+
+function withTimeout<T>(promise: Promise<T>, what: string, ms = TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const checks: Check[] = [
+  {
+    name: 'postgresql',
+    required: true,
+    async run(ctx) {
+      const { pg } = ctx.config;
+      return withPg(pg, pg.database, async (client) => {
+        ctx.serverMajor = await serverMajorVersion(client);
+        const version = (await client.query<{ v: string }>('SHOW server_version')).rows[0]?.v ?? '?';
+        const ext = await client.query<{ name: string }>(
+          "SELECT name FROM pg_available_extensions WHERE name IN ('vector', 'pg_trgm')",
+        );
+        const available = new Set(ext.rows.map((r) => r.name));
+        const missing = ['vector', 'pg_trgm'].filter((e) => !available.has(e));
+        const where = `${pg.host}:${pg.port}/${pg.database}`;
+        if (missing.length) {
+          return {
+            status: 'fail',
+            detail: `${where}: PostgreSQL ${version}, extension(s) not available: ${missing.join(', ')}`,
+            hint: `install ${missing.map((m) => (m === 'vector' ? 'pgvector' : m)).join(' and ')} on the server (e.g. the postgresql-${ctx.serverMajor}-pgvector package)`,
+          };
+        }
+        return { detail: `${where}: PostgreSQL ${version}; pgvector and pg_trgm available` };
+      });
+    },
+    hint: ({ config }) =>
+      `start PostgreSQL (npm run stack -- up) or set PGHOST/PGPORT/PGUSER/PGDATABASE (or DATABASE_URL); now ${config.pg.host}:${config.pg.port}`,
+  },
+  {
+    name: 'pg client tools',
+    required: true,
+    async run(ctx) {
+      if (ctx.serverMajor === undefined) {
+        return { status: 'skip', detail: 'needs a reachable PostgreSQL to know the server version' };
+      }
+      const bins = await resolvePgBinaries(ctx.config.pg.binDir, ctx.serverMajor);
+      return { detail: `pg_dump/pg_restore/psql ${bins.version} in ${bins.dir} (server ${ctx.serverMajor})` };
+    },
+    hint: ({ serverMajor }) =>
+      `set DBOPS_PG_BIN_DIR to the bin folder of PostgreSQL ${serverMajor ?? 'N'} or newer (pg_dump refuses newer servers)`,
+  },
+  {
+    name: 'temporal',
+    required: true,
+    async run({ config }) {
+      return withClient(config, async (client) => {
+        const ns = await client.workflowService.describeNamespace({ namespace: config.temporal.namespace });
+        const sys = await client.workflowService.getSystemInfo({});
+        return {
+          detail: `${config.temporal.address}: server ${sys.serverVersion || '?'}, namespace "${ns.namespaceInfo?.name ?? config.temporal.namespace}" present; Web UI ${config.temporal.uiUrl}`,
+        };
+      });
+    },
+    hint: ({ config }) =>
+      `start Temporal (npm run stack -- up) or set DBOPS_TEMPORAL_ADDRESS / DBOPS_TEMPORAL_NAMESPACE (now ${config.temporal.address}, namespace ${config.temporal.namespace})`,
+  },
+  {
+    name: 'worker',
+    required: true,
+    async run({ config }) {
+      return withClient(config, async (client) => {
+        const r = await client.workflowService.describeTaskQueue({
+          namespace: config.temporal.namespace,
+          taskQueue: { name: config.temporal.taskQueue, kind: 1 },
+          taskQueueType: 1,
+        });
+        const pollers = r.pollers ?? [];
+        if (!pollers.length) {
+          return { status: 'fail', detail: `no worker is polling task queue "${config.temporal.taskQueue}"` };
+        }
+        return {
+          detail: `${pollers.length} poller(s) on "${config.temporal.taskQueue}": ${pollers.map((p) => p.identity).join(', ')}`,
+        };
+      });
+    },
+    hint: ({ config }) =>
+      `start a worker: dbops worker (task queue ${config.temporal.taskQueue}, DBOPS_TASK_QUEUE)`,
+  },
+  {
+    name: 'milvus',
+    required: true,
+    async run({ config }) {
+      const client = new MilvusClient({
+        address: config.milvus.address,
+        token: config.milvus.token,
+        timeout: TIMEOUT_MS,
+      });
+      try {
+        const health = await client.checkHealth();
+        const version = await client.getVersion();
+        if (!health.isHealthy) {
+          return { status: 'fail', detail: `${config.milvus.address}: unhealthy (${health.reasons.join('; ')})` };
+        }
+        return { detail: `${config.milvus.address}: Milvus ${version.version}` };
+      } finally {
+        client.closeConnection();
+      }
+    },
+    hint: ({ config }) =>
+      `start Milvus (npm run stack -- up) or set DBOPS_MILVUS_ADDRESS (now ${config.milvus.address})`,
+  },
+  {
+    name: 'backup storage',
+    required: true,
+    async run({ config }) {
+      const storage = config.storage;
+      if (storage.kind === 'local') {
+        await mkdir(storage.dir, { recursive: true });
+        const probe = path.join(storage.dir, `.dbops-doctor-${randomUUID()}`);
+        await writeFile(probe, 'probe');
+        await rm(probe);
+        return { detail: `local folder ${storage.dir} is writable` };
+      }
+      const s3 = new S3Client({
+        region: storage.region,
+        endpoint: storage.endpoint,
+        forcePathStyle: storage.forcePathStyle,
+      });
+      try {
+        const key = `${storage.prefix ? `${storage.prefix}/` : ''}.dbops-doctor-${randomUUID()}`;
+        await s3.send(new PutObjectCommand({ Bucket: storage.bucket, Key: key, Body: 'probe' }));
+        await s3.send(new DeleteObjectCommand({ Bucket: storage.bucket, Key: key }));
+        return { detail: `s3://${storage.bucket}/${storage.prefix} is writable${storage.endpoint ? ` (${storage.endpoint})` : ''}` };
+      } finally {
+        s3.destroy();
+      }
+    },
+    hint: ({ config }) =>
+      config.storage.kind === 'local'
+        ? `make ${config.storage.dir} writable or set DBOPS_BACKUP_DIR`
+        : `check DBOPS_S3_BUCKET (${config.storage.bucket}), DBOPS_S3_ENDPOINT and the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY credentials`,
+  },
+  {
+    name: 'slack',
+    required: false,
+    async run({ config }) {
+      if (!config.slackWebhookUrl) {
+        return { status: 'warn', detail: 'not configured: backups and restores will not notify' };
+      }
+      return { detail: `webhook configured (${new URL(config.slackWebhookUrl).host})` };
+    },
+    hint: () => 'set DBOPS_SLACK_WEBHOOK_URL to a Slack incoming webhook to get notifications',
+  },
+];
+
+export async function runDoctor(config: Config): Promise<CheckResult[]> {
+  const ctx: CheckContext = { config };
+  const results: CheckResult[] = [];
+  for (const check of checks) {
+    try {
+      const r = await withTimeout(check.run(ctx), check.name);
+      const status = r.status ?? 'ok';
+      results.push({
+        name: check.name,
+        status,
+        required: check.required,
+        detail: r.detail,
+        hint: status === 'ok' ? undefined : (r.hint ?? check.hint(ctx)),
+      });
+    } catch (err) {
+      results.push({
+        name: check.name,
+        status: 'fail',
+        required: check.required,
+        detail: rootMessage(err),
+        hint: check.hint(ctx),
+      });
+    }
+  }
+  return results;
+}
+
+export function doctorPassed(results: readonly CheckResult[]): boolean {
+  return results.every((r) => !r.required || r.status === 'ok');
+}

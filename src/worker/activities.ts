@@ -1,0 +1,16 @@
+import os from 'node:os';
+import type { Config } from '../config';
+import { createSystemActivities } from '../../activities/system';
+
+/**
+ * Wires configuration into the activity factories. Secrets stay here, in the worker process:
+ * activities read them from their dependencies, never from workflow arguments.
+ */
+export function buildActivities(config: Config, identity = `dbops@${os.hostname()}:${process.pid}`) {
+  void config;
+  return {
+    ...createSystemActivities({ identity }),
+  };
+}
+
+export type DbopsActivities = ReturnType<typeof buildActivities>;

@@ -1,0 +1,34 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Worker, WorkerOptions } from '@temporalio/worker';
+import type { Config } from '../../src/config';
+import { createWorker } from '../../src/worker/create';
+
+export interface TestWorker {
+  worker: Worker;
+  client: Client;
+  config: Config;
+  /** Stops the worker (drains) and closes connections. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real worker on the config's task queue against the dev stack's Temporal server.
+ * Give every test file its own DBOPS_TASK_QUEUE so files never steal each other's tasks.
+ */
+export async function startTestWorker(config: Config, overrides: Partial<WorkerOptions> = {}): Promise<TestWorker> {
+  const { worker, connection } = await createWorker(config, { shutdownGraceTime: '5s', ...overrides });
+  const running = worker.run();
+  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  return {
+    worker,
+    client,
+    config,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await connection.close();
+      await clientConnection.close();
+    },
+  };
+}

@@ -1,0 +1,2 @@
+// Bundle entry for the worker: every workflow dbops runs is exported here.
+export { pingWorkflow } from './ping';
