@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { Config } from '../config';
+import { createPostgresActivities } from '../../activities/postgres';
 import { createSystemActivities } from '../../activities/system';
 
 /**
@@ -7,9 +8,9 @@ import { createSystemActivities } from '../../activities/system';
  * activities read them from their dependencies, never from workflow arguments.
  */
 export function buildActivities(config: Config, identity = `dbops@${os.hostname()}:${process.pid}`) {
-  void config;
   return {
     ...createSystemActivities({ identity }),
+    ...createPostgresActivities({ pg: config.pg }),
   };
 }
 
