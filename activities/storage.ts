@@ -1,0 +1,247 @@
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { Context } from '@temporalio/activity';
+import {
+  type BackupEntry,
+  type BackupManifest,
+  type BackupVerification,
+  type LatestPointer,
+  type PruneDecision,
+  type RetentionPolicy,
+  isGoodBackup,
+  isValidBackupId,
+  latestKey,
+  MANIFEST_FILE,
+  manifestKey,
+  parseBackupId,
+  planPrune,
+  VERIFICATION_FILE,
+  verificationKey,
+  backupFolderKey,
+  BackupInputError,
+} from '../common/backup';
+import { FailureType, failure } from '../common/failures';
+import { LocalStore } from './storage/local';
+import { S3Store } from './storage/s3';
+import type { BackupStore, StorageSettings } from './storage/types';
+
+export type { BackupStore, StorageSettings, ObjectInfo, PutOptions } from './storage/types';
+
+export function createBackupStore(settings: StorageSettings): BackupStore {
+  return settings.kind === 's3' ? new S3Store(settings) : new LocalStore(settings.dir);
+}
+
+/** Downloads an object to a local (seekable) file, e.g. for `pg_restore -j`; removes the file on failure. */
+export async function downloadToFile(
+  store: BackupStore,
+  key: string,
+  file: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  try {
+    await pipeline(await store.get(key), createWriteStream(file), { signal });
+  } catch (err) {
+    await rm(file, { force: true });
+    throw err;
+  }
+}
+
+/** Backup folders of one database, oldest first; incomplete ones (no manifest) included, marked. */
+export async function listBackupEntries(store: BackupStore, database: string): Promise<BackupEntry[]> {
+  const objects = await store.list(`${database}/`);
+  const folders = new Map<string, { files: Set<string>; bytes: number }>();
+  for (const o of objects) {
+    const [, id, file] = o.key.split('/');
+    if (!id || !file || !isValidBackupId(id)) continue;
+    const f = folders.get(id) ?? { files: new Set(), bytes: 0 };
+    f.files.add(file);
+    f.bytes += o.size;
+    folders.set(id, f);
+  }
+  const entries: BackupEntry[] = [];
+  for (const [id, f] of [...folders].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const parsed = parseBackupId(id);
+    if (parsed.database !== database) continue;
+    const complete = f.files.has(MANIFEST_FILE);
+    const manifest = complete ? await store.getJson<BackupManifest>(manifestKey(database, id)) : undefined;
+    const verification = f.files.has(VERIFICATION_FILE)
+      ? await store.getJson<BackupVerification>(verificationKey(database, id))
+      : undefined;
+    entries.push({
+      id,
+      database,
+      time: parsed.time.toISOString(),
+      complete: complete && manifest !== undefined,
+      manifest,
+      verification,
+      storedBytes: f.bytes,
+    });
+  }
+  return entries;
+}
+
+/** Databases that have anything in the store. */
+export async function listStoredDatabases(store: BackupStore): Promise<string[]> {
+  const names = new Set<string>();
+  for (const o of await store.list('')) {
+    const [db, id] = o.key.split('/');
+    if (db && id && (isValidBackupId(id) || id === 'latest.json')) names.add(db);
+  }
+  return [...names].sort();
+}
+
+/** Loads a complete backup's manifest, or fails naming the id. */
+export async function loadManifest(store: BackupStore, backupId: string): Promise<BackupManifest> {
+  let database: string;
+  try {
+    database = parseBackupId(backupId).database;
+  } catch (err) {
+    throw failure(FailureType.InvalidInput, (err as Error).message);
+  }
+  const manifest = await store.getJson<BackupManifest>(manifestKey(database, backupId));
+  if (!manifest) {
+    throw failure(
+      FailureType.NotFound,
+      `backup ${backupId} has no manifest at ${store.describe(manifestKey(database, backupId))}: it does not exist or is incomplete; list backups with "dbops backups list"`,
+    );
+  }
+  return manifest;
+}
+
+/** Deletes everything under a backup folder (the manifest first, so a half-deleted backup is never listed as complete). */
+export async function deleteBackupFolder(
+  store: BackupStore,
+  database: string,
+  backupId: string,
+): Promise<number> {
+  const objects = await store.list(backupFolderKey(database, backupId));
+  const ordered = [...objects].sort(
+    (a, b) => Number(b.key.endsWith(MANIFEST_FILE)) - Number(a.key.endsWith(MANIFEST_FILE)),
+  );
+  for (const o of ordered) await store.delete(o.key);
+  return objects.length;
+}
+
+export interface PruneResult {
+  readonly database: string;
+  readonly dryRun: boolean;
+  readonly deleted: readonly { id: string; reason: string }[];
+  readonly kept: readonly { id: string; reason: string }[];
+}
+
+export async function pruneDatabase(
+  store: BackupStore,
+  database: string,
+  policy: RetentionPolicy,
+  dryRun: boolean,
+  now = new Date(),
+): Promise<PruneResult> {
+  const decisions: PruneDecision[] = planPrune(await listBackupEntries(store, database), policy, now);
+  const toDelete = decisions.filter((d) => d.action === 'delete');
+  if (!dryRun) for (const d of toDelete) await deleteBackupFolder(store, database, d.entry.id);
+  return {
+    database,
+    dryRun,
+    deleted: toDelete.map((d) => ({ id: d.entry.id, reason: d.reason })),
+    kept: decisions.filter((d) => d.action === 'keep').map((d) => ({ id: d.entry.id, reason: d.reason })),
+  };
+}
+
+export interface StorageDeps {
+  readonly storage: StorageSettings;
+  readonly retention: RetentionPolicy;
+}
+
+function asInputFailure(err: unknown): never {
+  if (err instanceof BackupInputError) throw failure(FailureType.InvalidInput, err.message);
+  throw err;
+}
+
+/** Activities on the backup store (short profile). Settings and credentials come from the worker. */
+export function createStorageActivities(deps: StorageDeps) {
+  const withStore = async <T>(fn: (store: BackupStore) => Promise<T>): Promise<T> => {
+    const store = createBackupStore(deps.storage);
+    try {
+      return await fn(store);
+    } catch (err) {
+      return asInputFailure(err);
+    } finally {
+      await store.close();
+    }
+  };
+  return {
+    async probeBackupStore(): Promise<{ location: string }> {
+      return withStore(async (store) => {
+        await store.probeWritable();
+        return { location: store.describe('') };
+      });
+    },
+
+    /** Completes a backup: the manifest is the last object written. Idempotent (overwrites). */
+    async writeBackupManifest(manifest: BackupManifest): Promise<{ location: string }> {
+      return withStore(async (store) => {
+        parseBackupId(manifest.id);
+        const dump = await store.head(`${manifest.database}/${manifest.id}/${manifest.file}`);
+        if (!dump || dump.size !== manifest.sizeBytes) {
+          throw failure(
+            FailureType.IntegrityCheckFailed,
+            `backup ${manifest.id}: archive ${store.describe(`${manifest.database}/${manifest.id}/${manifest.file}`)} is ${dump ? `${dump.size} bytes, expected ${manifest.sizeBytes}` : 'missing'}`,
+          );
+        }
+        await store.putJson(manifestKey(manifest.database, manifest.id), manifest);
+        return { location: store.describe(backupFolderKey(manifest.database, manifest.id)) };
+      });
+    },
+
+    /** Moves `latest` to a complete backup, never backwards in time. */
+    async moveLatestPointer(input: { database: string; backupId: string }): Promise<LatestPointer> {
+      return withStore(async (store) => {
+        const manifest = await loadManifest(store, input.backupId);
+        const current = await store.getJson<LatestPointer>(latestKey(input.database));
+        if (current && current.id > input.backupId) return current;
+        const pointer: LatestPointer = {
+          id: manifest.id,
+          database: manifest.database,
+          file: manifest.file,
+          sha256: manifest.sha256,
+          sizeBytes: manifest.sizeBytes,
+          updatedAt: new Date().toISOString(),
+        };
+        await store.replaceJson(latestKey(input.database), pointer);
+        return pointer;
+      });
+    },
+
+    /** Removes the leftovers of a failed or cancelled backup; a complete backup is never touched. */
+    async discardIncompleteBackup(input: {
+      database: string;
+      backupId: string;
+    }): Promise<{ removed: number }> {
+      return withStore(async (store) => {
+        parseBackupId(input.backupId);
+        if (await store.head(manifestKey(input.database, input.backupId))) return { removed: 0 };
+        return { removed: await deleteBackupFolder(store, input.database, input.backupId) };
+      });
+    },
+
+    async pruneBackups(input: { database: string; dryRun: boolean }): Promise<PruneResult> {
+      return withStore(async (store) => {
+        const result = await pruneDatabase(store, input.database, deps.retention, input.dryRun);
+        Context.current().log.info('backup retention applied', {
+          database: input.database,
+          dryRun: input.dryRun,
+          deleted: result.deleted.map((d) => d.id),
+        });
+        return result;
+      });
+    },
+
+    async listBackups(input: { database: string }): Promise<BackupEntry[]> {
+      return withStore((store) => listBackupEntries(store, input.database));
+    },
+  };
+}
+
+export type StorageActivities = ReturnType<typeof createStorageActivities>;
+export { isGoodBackup };

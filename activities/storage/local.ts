@@ -1,0 +1,191 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FailureType, failure } from '../../common/failures';
+import { checkKey } from './keys';
+import type { BackupStore, ObjectInfo, PutOptions } from './types';
+
+const TEMP_MARK = '.tmp-';
+
+/** Backups in a local folder. Writes go to `<name>.tmp-<random>`, are fsynced, then renamed. */
+export class LocalStore implements BackupStore {
+  readonly kind = 'local' as const;
+
+  constructor(readonly root: string) {}
+
+  private file(key: string): string {
+    return path.join(this.root, ...checkKey(key).split('/'));
+  }
+
+  describe(key: string): string {
+    return this.file(key);
+  }
+
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
+    const target = this.file(key);
+    await mkdir(path.dirname(target), { recursive: true });
+    const temp = `${target}${TEMP_MARK}${randomBytes(6).toString('hex')}`;
+    try {
+      const out = createWriteStream(temp, { flags: 'wx' });
+      await pipeline(body, out, { signal: options.signal });
+      await syncFile(temp);
+      await rename(temp, target);
+      await syncDir(path.dirname(target));
+      return { size: (await stat(target)).size };
+    } catch (err) {
+      body.destroy();
+      await rm(temp, { force: true });
+      throw this.translate(err, key);
+    }
+  }
+
+  async get(key: string, range?: { start: number; end?: number }): Promise<Readable> {
+    const file = this.file(key);
+    try {
+      await stat(file);
+    } catch (err) {
+      throw this.translate(err, key);
+    }
+    return createReadStream(file, range ? { start: range.start, end: range.end } : {});
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await stat(this.file(key));
+      return s.isFile() ? { key, size: s.size, lastModified: s.mtime } : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw this.translate(err, key);
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    const walk = async (dir: string, keyPrefix: string): Promise<void> => {
+      let names: Dirent[];
+      try {
+        names = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw this.translate(err, prefix);
+      }
+      for (const d of names) {
+        const key = `${keyPrefix}${d.name}`;
+        // Only descend into folders that can contain matches.
+        if (d.isDirectory() && (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`))) {
+          await walk(path.join(dir, d.name), `${key}/`);
+        } else if (d.isFile() && key.startsWith(prefix) && !d.name.includes(TEMP_MARK)) {
+          const s = await stat(path.join(dir, d.name)).catch(() => undefined);
+          if (s) out.push({ key, size: s.size, lastModified: s.mtime });
+        }
+      }
+    };
+    await walk(this.root, '');
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.file(key);
+    await rm(file, { force: true });
+    // Remove folders left empty, up to the root.
+    for (
+      let dir = path.dirname(file);
+      dir.startsWith(this.root) && dir !== this.root;
+      dir = path.dirname(dir)
+    ) {
+      try {
+        await rmdir(dir);
+      } catch {
+        break;
+      }
+    }
+  }
+
+  async putJson(key: string, value: unknown): Promise<void> {
+    await this.replaceJson(key, value);
+  }
+
+  async replaceJson(key: string, value: unknown): Promise<void> {
+    const target = this.file(key);
+    const temp = `${target}${TEMP_MARK}${randomBytes(6).toString('hex')}`;
+    try {
+      await mkdir(path.dirname(target), { recursive: true });
+      const fh = await open(temp, 'wx');
+      try {
+        await fh.writeFile(`${JSON.stringify(value, null, 2)}\n`);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(temp, target);
+      await syncDir(path.dirname(target));
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw this.translate(err, key);
+    }
+  }
+
+  async getJson<T>(key: string): Promise<T | undefined> {
+    try {
+      return JSON.parse(await readFile(this.file(key), 'utf8')) as T;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw this.translate(err, key);
+    }
+  }
+
+  async probeWritable(): Promise<void> {
+    const probe = path.join(this.root, `.dbops-probe${TEMP_MARK}${randomBytes(6).toString('hex')}`);
+    try {
+      await mkdir(this.root, { recursive: true });
+      const fh = await open(probe, 'wx');
+      await fh.close();
+      await unlink(probe);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw failure(
+        FailureType.Misconfigured,
+        `backup folder ${this.root} is not writable (${code}): set DBOPS_BACKUP_DIR to a folder the worker can write`,
+      );
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  private translate(err: unknown, key: string): Error {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT')
+      return failure(FailureType.NotFound, `no object ${this.describe(key)} in the backup folder`);
+    if (code === 'EACCES' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EPERM') {
+      return failure(
+        FailureType.Misconfigured,
+        `backup folder ${this.root} is not writable (${code} on ${key}): set DBOPS_BACKUP_DIR to a folder the worker can write`,
+      );
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}
+
+async function syncFile(file: string): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r').catch(() => undefined);
+  if (!fh) return;
+  try {
+    await fh.sync();
+  } catch {
+    /* some filesystems refuse fsync on folders */
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type ServerSideEncryption,
+  type StorageClass,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { FailureType, failure } from '../../common/failures';
+import { checkKey } from './keys';
+import type { BackupStore, ObjectInfo, PutOptions, StorageSettings } from './types';
+
+type S3Settings = Extract<StorageSettings, { kind: 's3' }>;
+
+/** 8 MiB parts, 2 in flight: bounded memory (~16 MiB) whatever the dump size. */
+const PART_SIZE = 8 * 1024 * 1024;
+const QUEUE_SIZE = 2;
+
+/**
+ * Backups in an S3 bucket under a prefix. Credentials come from the worker's environment (the
+ * SDK's default chain), never from settings or arguments. Big objects are multipart uploads
+ * streamed from the pipeline; a failed or aborted upload is aborted, so nothing becomes visible.
+ */
+export class S3Store implements BackupStore {
+  readonly kind = 's3' as const;
+  private readonly client: S3Client;
+
+  constructor(readonly settings: S3Settings) {
+    this.client = new S3Client({
+      region: settings.region,
+      endpoint: settings.endpoint,
+      forcePathStyle: settings.forcePathStyle,
+      maxAttempts: 3,
+    });
+  }
+
+  private objectKey(key: string): string {
+    checkKey(key);
+    return this.settings.prefix ? `${this.settings.prefix}/${key}` : key;
+  }
+
+  describe(key: string): string {
+    return `s3://${this.settings.bucket}/${this.objectKey(key)}`;
+  }
+
+  private writeParams() {
+    return {
+      ServerSideEncryption: this.settings.sse as ServerSideEncryption | undefined,
+      SSEKMSKeyId: this.settings.sse === 'aws:kms' ? this.settings.kmsKeyId : undefined,
+      StorageClass: this.settings.storageClass as StorageClass | undefined,
+    };
+  }
+
+  async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
+    let size = 0;
+    body.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+    });
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.settings.bucket,
+        Key: this.objectKey(key),
+        Body: body,
+        ContentType: options.contentType ?? 'application/octet-stream',
+        ...this.writeParams(),
+      },
+      partSize: PART_SIZE,
+      queueSize: QUEUE_SIZE,
+      leavePartsOnError: false,
+    });
+    const onAbort = () => void upload.abort().catch(() => undefined);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    // A failing source must fail the upload too (lib-storage otherwise waits for more data).
+    const sourceFailed = new Promise<never>((_, reject) =>
+      body.once('error', (err) => {
+        void upload.abort().catch(() => undefined);
+        reject(err);
+      }),
+    );
+    try {
+      await Promise.race([upload.done(), sourceFailed]);
+      return { size };
+    } catch (err) {
+      await upload.abort().catch(() => undefined);
+      body.destroy();
+      if (options.signal?.aborted) throw options.signal.reason ?? err;
+      throw this.translate(err, key);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async get(key: string, range?: { start: number; end?: number }): Promise<Readable> {
+    try {
+      const r = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.settings.bucket,
+          Key: this.objectKey(key),
+          Range: range ? `bytes=${range.start}-${range.end ?? ''}` : undefined,
+        }),
+      );
+      return r.Body as Readable;
+    } catch (err) {
+      throw this.translate(err, key);
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const r = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }),
+      );
+      return { key, size: r.ContentLength ?? 0, lastModified: r.LastModified ?? new Date(0) };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw this.translate(err, key);
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const root = this.settings.prefix ? `${this.settings.prefix}/` : '';
+    const out: ObjectInfo[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const r = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.settings.bucket,
+            Prefix: `${root}${prefix}`,
+            ContinuationToken: token,
+          }),
+        );
+        for (const o of r.Contents ?? []) {
+          if (!o.Key) continue;
+          out.push({
+            key: o.Key.slice(root.length),
+            size: o.Size ?? 0,
+            lastModified: o.LastModified ?? new Date(0),
+          });
+        }
+        token = r.IsTruncated ? r.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw this.translate(err, prefix);
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }),
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw this.translate(err, key);
+    }
+  }
+
+  async putJson(key: string, value: unknown): Promise<void> {
+    await this.replaceJson(key, value);
+  }
+
+  /** A single PutObject replaces an object atomically. */
+  async replaceJson(key: string, value: unknown): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.settings.bucket,
+          Key: this.objectKey(key),
+          Body: `${JSON.stringify(value, null, 2)}\n`,
+          ContentType: 'application/json',
+          ...this.writeParams(),
+        }),
+      );
+    } catch (err) {
+      throw this.translate(err, key);
+    }
+  }
+
+  async getJson<T>(key: string): Promise<T | undefined> {
+    try {
+      const r = await this.client.send(
+        new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }),
+      );
+      return JSON.parse(await (r.Body as { transformToString(): Promise<string> }).transformToString()) as T;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw this.translate(err, key);
+    }
+  }
+
+  async probeWritable(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket }));
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw failure(
+          FailureType.Misconfigured,
+          `S3 bucket ${this.settings.bucket} does not exist at ${this.settings.endpoint ?? 'AWS'}: create it or fix DBOPS_S3_BUCKET`,
+        );
+      }
+      throw this.translate(err, '');
+    }
+    const probe = `.dbops-probe-${randomBytes(6).toString('hex')}`;
+    await this.replaceJson(probe, { probe: true });
+    await this.delete(probe);
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  private translate(err: unknown, key: string): Error {
+    const e = err as {
+      name?: string;
+      message?: string;
+      code?: string;
+      $metadata?: { httpStatusCode?: number };
+    };
+    const where = this.describe(key);
+    if (e.name === 'NoSuchBucket') {
+      return failure(
+        FailureType.Misconfigured,
+        `S3 bucket ${this.settings.bucket} does not exist: create it or fix DBOPS_S3_BUCKET`,
+      );
+    }
+    if (isNotFound(err)) return failure(FailureType.NotFound, `no object ${where}`);
+    const status = e.$metadata?.httpStatusCode;
+    if (
+      status === 403 ||
+      e.name === 'AccessDenied' ||
+      e.name === 'InvalidAccessKeyId' ||
+      e.name === 'SignatureDoesNotMatch'
+    ) {
+      return failure(
+        FailureType.Misconfigured,
+        `S3 refused access to ${where} (${e.name}): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY of the worker and the bucket policy`,
+      );
+    }
+    return failure(
+      FailureType.Unavailable,
+      `S3 request for ${where} failed: ${e.name ?? 'error'}: ${e.message ?? String(err)}`,
+    );
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}

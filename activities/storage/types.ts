@@ -1,0 +1,57 @@
+import type { Readable } from 'node:stream';
+
+/** Where backups live: a local folder (the embedded stack's default) or an S3 bucket. */
+export type StorageSettings =
+  | { readonly kind: 'local'; readonly dir: string }
+  | {
+      readonly kind: 's3';
+      readonly bucket: string;
+      readonly endpoint: string | undefined;
+      readonly region: string;
+      readonly prefix: string;
+      readonly forcePathStyle: boolean;
+      readonly sse: 'AES256' | 'aws:kms' | undefined;
+      readonly kmsKeyId: string | undefined;
+      readonly storageClass: string | undefined;
+    };
+
+export interface PutOptions {
+  readonly contentType?: string;
+  /** Aborting removes everything written so far: nothing becomes visible. */
+  readonly signal?: AbortSignal;
+}
+
+export interface ObjectInfo {
+  /** Key relative to the store's root (no prefix). */
+  readonly key: string;
+  readonly size: number;
+  readonly lastModified: Date;
+}
+
+/**
+ * A flat key/value object store. Keys are `a/b/c` relative to the root (the S3 prefix or the
+ * local folder); `..`, absolute and empty segments are refused. An object becomes visible only
+ * when `put` resolves: a failed or aborted put leaves nothing (temp name + rename locally,
+ * aborted multipart upload on S3).
+ */
+export interface BackupStore {
+  readonly kind: 'local' | 's3';
+  /** Streams `body` into `key`; resolves with the stored size. */
+  put(key: string, body: Readable, options?: PutOptions): Promise<{ size: number }>;
+  /** The object's bytes; `range` is inclusive like HTTP Range. Rejects with NotFound. */
+  get(key: string, range?: { start: number; end?: number }): Promise<Readable>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Objects whose key starts with `prefix`, sorted by key. */
+  list(prefix: string): Promise<ObjectInfo[]>;
+  /** Deletes one object; a missing one is fine. */
+  delete(key: string): Promise<void>;
+  putJson(key: string, value: unknown): Promise<void>;
+  getJson<T>(key: string): Promise<T | undefined>;
+  /** Replaces a small object atomically: readers see the old or the new content, never a mix. */
+  replaceJson(key: string, value: unknown): Promise<void>;
+  /** Proves we can write here (writes and deletes a probe object); throws Misconfigured with the fix. */
+  probeWritable(): Promise<void>;
+  /** Human location of a key: `/path/to/file` or `s3://bucket/prefix/key`. */
+  describe(key: string): string;
+  close(): Promise<void>;
+}

@@ -1,0 +1,280 @@
+/**
+ * Backups: ids, the manifest, the store's key layout and the retention rule.
+ * Workflow-safe (no Node built-ins): used by the workflow, the activities and the CLI.
+ */
+
+export const BACKUP_FORMATS = ['custom', 'directory', 'plain'] as const;
+export const BACKUP_COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
+export type BackupFormat = (typeof BACKUP_FORMATS)[number];
+export type BackupCompression = (typeof BACKUP_COMPRESSIONS)[number];
+
+/** Same rule as the config's PostgreSQL names. */
+const DATABASE_NAME = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
+const BACKUP_ID = /^([A-Za-z_][A-Za-z0-9_$-]{0,62})_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/;
+
+/** The file written last: a backup folder without it is incomplete and never listed, restored or counted. */
+export const MANIFEST_FILE = 'manifest.json';
+/** Written by the restore-verification workflow beside the manifest (see BackupVerification). */
+export const VERIFICATION_FILE = 'verification.json';
+
+export class BackupInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackupInputError';
+  }
+}
+
+export function isValidDatabaseName(name: string): boolean {
+  return DATABASE_NAME.test(name);
+}
+
+export function assertDatabaseName(name: string): void {
+  if (!isValidDatabaseName(name)) {
+    throw new BackupInputError(
+      `database name ${JSON.stringify(name)} is not valid: use letters, digits, _ $ - (at most 63, not starting with a digit)`,
+    );
+  }
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+
+/** `<db>_<UTC yyyymmdd_hhmmss>`: sorts by time within a database. */
+export function makeBackupId(database: string, time: Date): string {
+  assertDatabaseName(database);
+  const d = time;
+  return `${database}_${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}_${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`;
+}
+
+export interface ParsedBackupId {
+  readonly id: string;
+  readonly database: string;
+  readonly time: Date;
+}
+
+/** Parses and validates a backup id; rejects anything else (paths, `../`, slashes, bad dates). */
+export function parseBackupId(id: string): ParsedBackupId {
+  const m = BACKUP_ID.exec(id);
+  const bad = () =>
+    new BackupInputError(
+      `backup id ${JSON.stringify(id)} is not valid: expected <database>_<yyyymmdd>_<hhmmss> (UTC), e.g. recsys_20261126_030000; list them with "dbops backups list"`,
+    );
+  if (!m) throw bad();
+  const [, database, y, mo, d, h, mi, s] = m as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const time = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)));
+  if (Number.isNaN(time.getTime()) || makeBackupId(database, time) !== id) throw bad();
+  return { id, database, time };
+}
+
+export function isValidBackupId(id: string): boolean {
+  try {
+    parseBackupId(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Name of the dump object inside the backup folder: tells format and compression at a glance. */
+export function dumpFileName(format: BackupFormat, compression: BackupCompression): string {
+  const base = { custom: 'dump.pgcustom', directory: 'dump.pgdir.tar', plain: 'dump.sql' }[format];
+  const ext = { zstd: '.zst', gzip: '.gz', none: '' }[compression];
+  return `${base}${ext}`;
+}
+
+// Key layout inside a store (S3 adds its prefix, the local store its folder):
+//   <database>/<backup id>/<dump file>      the archive
+//   <database>/<backup id>/manifest.json    written last
+//   <database>/<backup id>/verification.json  written by the restore test
+//   <database>/latest.json                  pointer to the newest complete, verified backup
+export const backupFolderKey = (database: string, backupId: string) => `${database}/${backupId}/`;
+export const backupFileKey = (database: string, backupId: string, file: string) =>
+  `${database}/${backupId}/${file}`;
+export const manifestKey = (database: string, backupId: string) =>
+  backupFileKey(database, backupId, MANIFEST_FILE);
+export const verificationKey = (database: string, backupId: string) =>
+  backupFileKey(database, backupId, VERIFICATION_FILE);
+export const latestKey = (database: string) => `${database}/latest.json`;
+
+export interface TableRowCount {
+  readonly schema: string;
+  readonly table: string;
+  /**
+   * `table` ordinary table, `partition` a leaf partition (its rows are in the dump), `partitioned`
+   * a partitioned parent: its count is the sum of its leaves (what `SELECT count(*)` on it returns).
+   */
+  readonly kind: 'table' | 'partition' | 'partitioned';
+  readonly rows: number;
+}
+
+export interface BackupManifest {
+  readonly manifestVersion: 1;
+  readonly id: string;
+  readonly database: string;
+  readonly format: BackupFormat;
+  readonly compression: BackupCompression;
+  /** The archive's file name inside the backup folder. */
+  readonly file: string;
+  readonly sizeBytes: number;
+  readonly sha256: string;
+  /** Bytes pg_dump produced, before compression. */
+  readonly rawBytes: number;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationMs: number;
+  readonly serverVersion: string;
+  readonly pgDumpVersion: string;
+  /** Latest successful migration in flyway_schema_history, or null if the table is absent. */
+  readonly schemaVersion: string | null;
+  /** Exact row counts taken in the dump's snapshot. */
+  readonly tables: readonly TableRowCount[];
+  readonly integrity: {
+    readonly checkedAt: string;
+    /** What was proven: e.g. "size+sha256, zstd stream, pg_restore --list (42 entries)". */
+    readonly checks: string;
+  };
+  readonly workflowId?: string;
+  readonly runId?: string;
+}
+
+/**
+ * Result of the test restore of a backup (written by the verification workflow as verification.json).
+ * A backup whose verification failed is not "good" for retention or `latest`.
+ */
+export interface BackupVerification {
+  readonly status: 'passed' | 'failed';
+  readonly checkedAt: string;
+  readonly detail?: string;
+  readonly workflowId?: string;
+}
+
+/** A backup folder as the store lists it. */
+export interface BackupEntry {
+  readonly id: string;
+  readonly database: string;
+  readonly time: string;
+  /** True when manifest.json exists. */
+  readonly complete: boolean;
+  readonly manifest?: BackupManifest;
+  readonly verification?: BackupVerification;
+  /** Total bytes of the folder's objects. */
+  readonly storedBytes: number;
+}
+
+/**
+ * A backup that counts: complete (manifest written after the integrity check) and not failed by
+ * a test restore. Extend here when verification becomes mandatory.
+ */
+export function isGoodBackup(entry: BackupEntry): boolean {
+  return entry.complete && entry.verification?.status !== 'failed';
+}
+
+export function backupStatus(
+  entry: BackupEntry,
+): 'verified' | 'complete' | 'verification-failed' | 'incomplete' {
+  if (!entry.complete) return 'incomplete';
+  if (entry.verification?.status === 'failed') return 'verification-failed';
+  return entry.verification?.status === 'passed' ? 'verified' : 'complete';
+}
+
+export interface RetentionPolicy {
+  readonly retentionDays: number;
+  /** Newest good backups that are never deleted, whatever their age. */
+  readonly minKeep: number;
+}
+
+export interface PruneDecision {
+  readonly entry: BackupEntry;
+  readonly action: 'keep' | 'delete';
+  readonly reason: string;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Retention: delete what is older than retentionDays, except the newest `minKeep` good backups
+ * (at least 1: the newest good backup is never deleted). Incomplete folders younger than the
+ * retention may be a running backup and are kept. Entries of one database, any order.
+ */
+export function planPrune(
+  entries: readonly BackupEntry[],
+  policy: RetentionPolicy,
+  now: Date,
+): PruneDecision[] {
+  const newestFirst = [...entries].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  const protectedIds = new Set(
+    newestFirst
+      .filter(isGoodBackup)
+      .slice(0, Math.max(1, policy.minKeep))
+      .map((e) => e.id),
+  );
+  const cutoff = now.getTime() - policy.retentionDays * DAY_MS;
+  return newestFirst.map((entry): PruneDecision => {
+    const ageDays = Math.floor((now.getTime() - new Date(entry.time).getTime()) / DAY_MS);
+    if (protectedIds.has(entry.id)) {
+      return {
+        entry,
+        action: 'keep',
+        reason: `one of the newest ${Math.max(1, policy.minKeep)} good backups`,
+      };
+    }
+    if (new Date(entry.time).getTime() >= cutoff) {
+      return { entry, action: 'keep', reason: `${ageDays} days old, within ${policy.retentionDays} days` };
+    }
+    return {
+      entry,
+      action: 'delete',
+      reason: `${ageDays} days old (${backupStatus(entry)}), older than ${policy.retentionDays} days`,
+    };
+  });
+}
+
+/** What `latest.json` holds. */
+export interface LatestPointer {
+  readonly id: string;
+  readonly database: string;
+  readonly file: string;
+  readonly sha256: string;
+  readonly sizeBytes: number;
+  readonly updatedAt: string;
+}
+
+/** Queryable progress of a backup workflow. */
+export interface BackupProgress {
+  readonly phase:
+    'starting' | 'dumping' | 'verifying' | 'finalizing' | 'pruning' | 'done' | 'failed' | 'cancelled';
+  readonly backupId: string;
+  readonly database: string;
+  /** Stored bytes once the dump is uploaded; live bytes are in the dump activity's heartbeat. */
+  readonly bytes: number;
+}
+
+export interface BackupWorkflowInput {
+  readonly database: string;
+  readonly format?: BackupFormat;
+  readonly compression?: BackupCompression;
+  readonly trigger: 'scheduled' | 'manual';
+  /** Apply retention after a successful backup (default true). */
+  readonly prune?: boolean;
+}
+
+export interface BackupWorkflowResult {
+  readonly outcome: 'succeeded';
+  readonly backupId: string;
+  readonly database: string;
+  readonly sizeBytes: number;
+  readonly durationMs: number;
+  readonly location: string;
+  readonly format: BackupFormat;
+  readonly compression: BackupCompression;
+  readonly sha256: string;
+  readonly pruned: readonly string[];
+}

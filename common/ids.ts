@@ -1,0 +1,30 @@
+/**
+ * Deterministic workflow and schedule IDs (workflow-safe: no Node built-ins).
+ * A business ID makes a second start of the same operation a no-op instead of a duplicate run.
+ * Each area adds its own helpers here.
+ */
+
+/** Task queue of the worker that runs dump activities, limited to DBOPS_MAX_CONCURRENT_DUMPS at a time. */
+export function dumpTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-dumps`;
+}
+
+/** `2026-11-26T03:00:00Z`: Temporal's suffix for scheduled runs, reused for manual ones. */
+export function minuteStamp(time: Date): string {
+  return `${time.toISOString().slice(0, 16)}:00Z`;
+}
+
+/** Schedule of the daily backup of one database. */
+export function backupScheduleId(database: string): string {
+  return `backup-${database}`;
+}
+
+/**
+ * Workflow ID of the backup of `database` for `scheduledTime`: a schedule's runs get
+ * `backup-<db>-<time>` from Temporal (it appends the time to the action's ID, backupScheduleId),
+ * and a manual backup uses the current minute in the same shape, so two starts in the same
+ * minute make one backup.
+ */
+export function backupWorkflowId(database: string, scheduledTime: Date): string {
+  return `${backupScheduleId(database)}-${minuteStamp(scheduledTime)}`;
+}
