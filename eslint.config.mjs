@@ -12,7 +12,10 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.mjs'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     plugins: { 'import-x': importX },
     settings: { 'import-x/resolver': { node: { extensions: ['.ts', '.js'] } } },
@@ -20,8 +23,13 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
       'import-x/no-cycle': 'error',
+      // Activities and check functions are async by contract even when their body is synchronous.
+      '@typescript-eslint/require-await': 'off',
     },
   },
   {
@@ -31,7 +39,10 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'Node built-ins are not allowed in workflow code.' })),
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'Node built-ins are not allowed in workflow code.',
+          })),
           patterns: [
             { group: ['../src/*', '../../src/*'], message: 'workflows/ may not import src/.' },
             {
@@ -42,8 +53,14 @@ export default tseslint.config(
           ],
         },
       ],
-      'no-restricted-globals': ['error', { name: 'process', message: 'No env or process access in workflow code.' }],
-      'no-restricted-properties': ['error', { object: 'console', property: 'log', message: 'Use the workflow logger.' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'No env or process access in workflow code.' },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'console', property: 'log', message: 'Use the workflow logger.' },
+      ],
     },
   },
   {
@@ -53,7 +70,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['../workflows/*', '../../workflows/*', '../workflows', '../../workflows'], message: 'activities/ never import workflows/.' },
+            {
+              group: ['../workflows/*', '../../workflows/*', '../workflows', '../../workflows'],
+              message: 'activities/ never import workflows/.',
+            },
             { group: ['../src/*', '../../src/*'], message: 'activities/ never import src/.' },
           ],
         },

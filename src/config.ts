@@ -11,7 +11,11 @@ import type { PgConnectionSettings } from '../activities/postgres/connection';
  * machine-specific paths (PostgreSQL bin dir).
  */
 
-export const REPO_ROOT = path.resolve(__dirname, '..', __dirname.includes(`${path.sep}dist${path.sep}`) ? '..' : '');
+export const REPO_ROOT = path.resolve(
+  __dirname,
+  '..',
+  __dirname.includes(`${path.sep}dist${path.sep}`) ? '..' : '',
+);
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -22,7 +26,10 @@ export class ConfigError extends Error {
 
 const identifier = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/, 'must be a PostgreSQL name: letters, digits, _ $ -, at most 63 chars');
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/,
+    'must be a PostgreSQL name: letters, digits, _ $ -, at most 63 chars',
+  );
 const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().min(0);
@@ -43,7 +50,8 @@ const csv = (item: z.ZodType<string>) =>
       .filter(Boolean);
     for (const v of values) {
       const r = item.safeParse(v);
-      if (!r.success) ctx.addIssue({ code: 'custom', message: `"${v}": ${r.error.issues[0]?.message ?? 'invalid'}` });
+      if (!r.success)
+        ctx.addIssue({ code: 'custom', message: `"${v}": ${r.error.issues[0]?.message ?? 'invalid'}` });
     }
     return values;
   });
@@ -51,7 +59,9 @@ const csv = (item: z.ZodType<string>) =>
 export function parseDurationMs(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text.trim());
   if (!m) throw new Error(`not a duration: ${text}`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as 'ms' | 's' | 'm' | 'h' | 'd'
+  ];
   return Math.round(Number(m[1]) * unit);
 }
 
@@ -60,7 +70,10 @@ export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
 
 /** Every variable dbops reads, with its schema. Order is the order `dbops config` prints. */
 const variables = {
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://')
+    .optional(),
   PGHOST: z.string().min(1).default('127.0.0.1'),
   PGPORT: port.default(55432),
   PGUSER: z.string().min(1).default('postgres'),
@@ -88,7 +101,10 @@ const variables = {
   DBOPS_BACKUP_DIR: z.string().min(1).optional(),
   DBOPS_S3_BUCKET: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (lowercase, digits, dots, dashes)')
+    .regex(
+      /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      'must be an S3 bucket name (lowercase, digits, dots, dashes)',
+    )
     .optional(),
   DBOPS_S3_ENDPOINT: url.optional(),
   DBOPS_S3_REGION: z.string().min(1).default('us-east-1'),
@@ -101,7 +117,14 @@ const variables = {
   DBOPS_S3_SSE: z.enum(['AES256', 'aws:kms']).optional(),
   DBOPS_S3_KMS_KEY_ID: z.string().optional(),
   DBOPS_S3_STORAGE_CLASS: z
-    .enum(['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR', 'REDUCED_REDUNDANCY'])
+    .enum([
+      'STANDARD',
+      'STANDARD_IA',
+      'ONEZONE_IA',
+      'INTELLIGENT_TIERING',
+      'GLACIER_IR',
+      'REDUCED_REDUNDANCY',
+    ])
     .optional(),
 
   DBOPS_BACKUP_FORMAT: z.enum(BACKUP_FORMATS).default('custom'),
@@ -245,7 +268,9 @@ function fromDatabaseUrl(raw: string): Partial<Record<VariableName, string>> {
   try {
     u = new URL(raw);
   } catch {
-    throw new ConfigError(['DATABASE_URL: is not a valid URL (expected postgres://user:password@host:port/db)']);
+    throw new ConfigError([
+      'DATABASE_URL: is not a valid URL (expected postgres://user:password@host:port/db)',
+    ]);
   }
   const out: Partial<Record<VariableName, string>> = {};
   if (u.hostname) out.PGHOST = decodeURIComponent(u.hostname);
@@ -269,7 +294,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const envValue = env[name] === '' ? undefined : env[name];
     const value = envValue ?? fromUrl[name] ?? stack[name];
     raw[name] = value;
-    source[name] = envValue !== undefined || fromUrl[name] !== undefined ? 'env' : value !== undefined ? 'stack' : 'default';
+    source[name] =
+      envValue !== undefined || fromUrl[name] !== undefined
+        ? 'env'
+        : value !== undefined
+          ? 'stack'
+          : 'default';
   }
 
   const problems: string[] = [];
@@ -287,7 +317,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   const storageKind = v.DBOPS_STORAGE ?? (v.DBOPS_S3_BUCKET ? 's3' : 'local');
   if (storageKind === 's3' && !v.DBOPS_S3_BUCKET) {
-    throw new ConfigError(['DBOPS_STORAGE=s3 needs DBOPS_S3_BUCKET: set the bucket name, or use DBOPS_STORAGE=local']);
+    throw new ConfigError([
+      'DBOPS_STORAGE=s3 needs DBOPS_S3_BUCKET: set the bucket name, or use DBOPS_STORAGE=local',
+    ]);
   }
   if (v.DBOPS_S3_SSE === 'aws:kms' && !v.DBOPS_S3_KMS_KEY_ID) {
     throw new ConfigError(['DBOPS_S3_SSE=aws:kms needs DBOPS_S3_KMS_KEY_ID (the KMS key id or ARN)']);
@@ -379,7 +411,7 @@ function deepFreeze<T>(value: T): T {
 /** The effective settings as `NAME value (source)` rows, secrets redacted, for `dbops config`. */
 export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.env) {
   const rows: { name: string; value: string; source: string }[] = [];
-  const effective: Record<string, unknown> = {
+  const effective: Record<string, string | number | boolean | undefined> = {
     PGHOST: config.pg.host,
     PGPORT: config.pg.port,
     PGUSER: config.pg.user,
@@ -418,7 +450,11 @@ export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.
   };
   for (const [name, value] of Object.entries(effective)) {
     const shown =
-      value === undefined || value === '' ? '(not set)' : SECRET_VARIABLES.has(name) ? '<redacted>' : String(value);
+      value === undefined || value === ''
+        ? '(not set)'
+        : SECRET_VARIABLES.has(name)
+          ? '<redacted>'
+          : String(value);
     rows.push({ name, value: shown, source: config.source[name] ?? (env[name] ? 'env' : 'default') });
   }
   return rows;

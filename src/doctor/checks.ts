@@ -51,7 +51,9 @@ const checks: Check[] = [
       const { pg } = ctx.config;
       return withPg(pg, pg.database, async (client) => {
         ctx.serverMajor = await serverMajorVersion(client);
-        const version = (await client.query<{ v: string }>('SHOW server_version')).rows[0]?.v ?? '?';
+        const version =
+          (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v ??
+          '?';
         const ext = await client.query<{ name: string }>(
           "SELECT name FROM pg_available_extensions WHERE name IN ('vector', 'pg_trgm')",
         );
@@ -129,12 +131,16 @@ const checks: Check[] = [
         address: config.milvus.address,
         token: config.milvus.token,
         timeout: TIMEOUT_MS,
+        logLevel: 'error',
       });
       try {
         const health = await client.checkHealth();
         const version = await client.getVersion();
         if (!health.isHealthy) {
-          return { status: 'fail', detail: `${config.milvus.address}: unhealthy (${health.reasons.join('; ')})` };
+          return {
+            status: 'fail',
+            detail: `${config.milvus.address}: unhealthy (${health.reasons.join('; ')})`,
+          };
         }
         return { detail: `${config.milvus.address}: Milvus ${version.version}` };
       } finally {
@@ -165,7 +171,9 @@ const checks: Check[] = [
         const key = `${storage.prefix ? `${storage.prefix}/` : ''}.dbops-doctor-${randomUUID()}`;
         await s3.send(new PutObjectCommand({ Bucket: storage.bucket, Key: key, Body: 'probe' }));
         await s3.send(new DeleteObjectCommand({ Bucket: storage.bucket, Key: key }));
-        return { detail: `s3://${storage.bucket}/${storage.prefix} is writable${storage.endpoint ? ` (${storage.endpoint})` : ''}` };
+        return {
+          detail: `s3://${storage.bucket}/${storage.prefix} is writable${storage.endpoint ? ` (${storage.endpoint})` : ''}`,
+        };
       } finally {
         s3.destroy();
       }

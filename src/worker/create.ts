@@ -12,7 +12,13 @@ export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workfl
   if (process.env.DBOPS_WORKFLOW_BUNDLE !== 'off' && existsSync(WORKFLOW_BUNDLE_PATH)) {
     return { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } };
   }
-  return { workflowsPath: require.resolve('../../workflows') };
+  return { workflowsPath: resolveSource(path.join(__dirname, '..', '..', 'workflows', 'index')) };
+}
+
+/** `file` + .ts when running from source (tsx, vitest), + .js when running the build. */
+export function resolveSource(file: string): string {
+  const ts = `${file}.ts`;
+  return existsSync(ts) ? ts : `${file}.js`;
 }
 
 export interface CreatedWorker {

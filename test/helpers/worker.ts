@@ -15,7 +15,10 @@ export interface TestWorker {
  * Starts a real worker on the config's task queue against the dev stack's Temporal server.
  * Give every test file its own DBOPS_TASK_QUEUE so files never steal each other's tasks.
  */
-export async function startTestWorker(config: Config, overrides: Partial<WorkerOptions> = {}): Promise<TestWorker> {
+export async function startTestWorker(
+  config: Config,
+  overrides: Partial<WorkerOptions> = {},
+): Promise<TestWorker> {
   const { worker, connection } = await createWorker(config, { shutdownGraceTime: '5s', ...overrides });
   const running = worker.run();
   const clientConnection = await Connection.connect({ address: config.temporal.address });
