@@ -43,7 +43,10 @@ export const activityProfiles = {
 export type ActivityProfile = keyof typeof activityProfiles;
 
 /** proxyActivities with a named profile; `overrides` only for per-call summaries or a tighter retry. */
-export function activitiesWith<A extends object>(profile: ActivityProfile, overrides: Partial<ActivityOptions> = {}) {
+export function activitiesWith<A extends object>(
+  profile: ActivityProfile,
+  overrides: Partial<ActivityOptions> = {},
+) {
   const base = activityProfiles[profile];
   return proxyActivities<A>({ ...base, ...overrides, retry: { ...base.retry, ...overrides.retry } });
 }

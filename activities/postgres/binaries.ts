@@ -28,13 +28,18 @@ async function toolVersion(file: string): Promise<{ version: string; major: numb
  * DBOPS_PG_BIN_DIR, else Debian's /usr/lib/postgresql/<major>/bin. Never PATH: an older pg_dump
  * refuses to dump a newer server.
  */
-export async function resolvePgBinaries(configuredDir: string | undefined, serverMajor: number): Promise<PgBinaries> {
+export async function resolvePgBinaries(
+  configuredDir: string | undefined,
+  serverMajor: number,
+): Promise<PgBinaries> {
   const candidates = configuredDir
     ? [configuredDir]
     : [serverMajor, serverMajor + 1, serverMajor + 2].map((m) => `/usr/lib/postgresql/${m}/bin`);
   const tried: string[] = [];
   for (const dir of candidates) {
-    const tools = await Promise.all((['pg_dump', 'pg_restore', 'psql'] as const).map((t) => toolVersion(path.join(dir, t))));
+    const tools = await Promise.all(
+      (['pg_dump', 'pg_restore', 'psql'] as const).map((t) => toolVersion(path.join(dir, t))),
+    );
     if (tools.some((t) => t === undefined)) {
       tried.push(`${dir} (pg_dump/pg_restore/psql not all found)`);
       continue;

@@ -15,9 +15,16 @@ export interface PgConnectionSettings {
 }
 
 /** Options for `pg` connecting to `database` (default: the configured one). */
-export function pgClientConfig(settings: PgConnectionSettings, database = settings.database, appName = 'dbops'): ClientConfig {
+export function pgClientConfig(
+  settings: PgConnectionSettings,
+  database = settings.database,
+  appName = 'dbops',
+): ClientConfig {
   const ssl =
-    settings.sslmode === undefined || settings.sslmode === 'disable' || settings.sslmode === 'allow' || settings.sslmode === 'prefer'
+    settings.sslmode === undefined ||
+    settings.sslmode === 'disable' ||
+    settings.sslmode === 'allow' ||
+    settings.sslmode === 'prefer'
       ? undefined
       : { rejectUnauthorized: settings.sslmode === 'verify-ca' || settings.sslmode === 'verify-full' };
   return {
@@ -33,7 +40,10 @@ export function pgClientConfig(settings: PgConnectionSettings, database = settin
 }
 
 /** Environment for pg_dump/pg_restore/psql: libpq variables, so nothing secret is in argv. */
-export function pgChildEnv(settings: PgConnectionSettings, database = settings.database): Record<string, string> {
+export function pgChildEnv(
+  settings: PgConnectionSettings,
+  database = settings.database,
+): Record<string, string> {
   const env: Record<string, string> = {
     PGHOST: settings.host,
     PGPORT: String(settings.port),

@@ -8,7 +8,8 @@ export function printJson(value: unknown): void {
 
 export function printTable(head: string[], rows: (string | number | boolean | null | undefined)[][]): void {
   const table = new Table({ head, style: { head: ['cyan'] } });
-  for (const row of rows) table.push(row.map((cell) => (cell === null || cell === undefined ? '' : String(cell))));
+  for (const row of rows)
+    table.push(row.map((cell) => (cell === null || cell === undefined ? '' : String(cell))));
   process.stdout.write(`${table.toString()}\n`);
 }
 

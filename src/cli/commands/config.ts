@@ -10,6 +10,10 @@ export function registerConfigCommand(program: Command): void {
     .action((opts: { json?: boolean }) => {
       const rows = describeConfig(getConfig());
       if (opts.json) printJson(rows);
-      else printTable(['setting', 'value', 'source'], rows.map((r) => [r.name, r.value, r.source]));
+      else
+        printTable(
+          ['setting', 'value', 'source'],
+          rows.map((r) => [r.name, r.value, r.source]),
+        );
     });
 }

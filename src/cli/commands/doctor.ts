@@ -8,7 +8,9 @@ const mark: Record<CheckStatus, string> = { ok: '✔ ok', fail: '✘ FAIL', warn
 export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
-    .description('check every dependency (PostgreSQL, client tools, Temporal, worker, Milvus, storage, Slack)')
+    .description(
+      'check every dependency (PostgreSQL, client tools, Temporal, worker, Milvus, storage, Slack)',
+    )
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const results = await runDoctor(getConfig());
@@ -19,7 +21,9 @@ export function registerDoctorCommand(program: Command): void {
           ['check', 'status', 'detail', 'fix'],
           results.map((r) => [r.name, mark[r.status], r.detail, r.hint ?? '']),
         );
-        process.stdout.write(passed ? 'all required checks passed\n' : 'some required checks failed: see "fix"\n');
+        process.stdout.write(
+          passed ? 'all required checks passed\n' : 'some required checks failed: see "fix"\n',
+        );
       }
       if (!passed) process.exitCode = 1;
     });

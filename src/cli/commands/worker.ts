@@ -5,7 +5,9 @@ import { runWorker } from '../../worker/run';
 export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
-    .description('run the Temporal worker: all dbops workflows and activities (SIGINT/SIGTERM stop it gracefully)')
+    .description(
+      'run the Temporal worker: all dbops workflows and activities (SIGINT/SIGTERM stop it gracefully)',
+    )
     .action(async () => {
       await runWorker(getConfig());
     });
