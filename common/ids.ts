@@ -28,3 +28,13 @@ export function backupScheduleId(database: string): string {
 export function backupWorkflowId(database: string, scheduledTime: Date): string {
   return `${backupScheduleId(database)}-${minuteStamp(scheduledTime)}`;
 }
+
+/** Workflow ID of the Milvus maintenance of `collection` on the UTC day of `day`: one run per collection and day. */
+export function milvusMaintenanceWorkflowId(collection: string, day: Date): string {
+  return `milvus-maintenance/${collection}/${day.toISOString().slice(0, 10)}`;
+}
+
+/** Schedule of the nightly Milvus maintenance of one collection. */
+export function milvusMaintenanceScheduleId(collection: string): string {
+  return `milvus-maintenance-${collection}`;
+}

@@ -1,2 +1,3 @@
 // Bundle entry for the worker: every workflow dbops runs is exported here.
 export { pingWorkflow } from './ping';
+export { milvusMaintenanceWorkflow } from './milvus-maintenance';

@@ -4,6 +4,7 @@ import { reportError } from './output';
 import { registerConfigCommand } from './commands/config';
 import { registerWorkerCommand } from './commands/worker';
 import { registerDoctorCommand } from './commands/doctor';
+import { registerMilvusCommand } from './commands/milvus';
 
 export function buildProgram(): Command {
   const program = new Command('dbops')
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
   registerConfigCommand(program);
   registerWorkerCommand(program);
   registerDoctorCommand(program);
+  registerMilvusCommand(program);
   return program;
 }
 

@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Config } from '../config';
 import { createPostgresActivities } from '../../activities/postgres';
 import { createSystemActivities } from '../../activities/system';
+import { createMilvusActivities } from '../../activities/milvus';
 
 /**
  * Wires configuration into the activity factories. Secrets stay here, in the worker process:
@@ -11,6 +12,7 @@ export function buildActivities(config: Config, identity = `dbops@${os.hostname(
   return {
     ...createSystemActivities({ identity }),
     ...createPostgresActivities({ pg: config.pg }),
+    ...createMilvusActivities({ milvus: config.milvus, pg: config.pg }),
   };
 }
 

@@ -1,0 +1,122 @@
+import { Context } from '@temporalio/activity';
+import type { PgConnectionSettings } from './postgres/connection';
+import { withPg } from './postgres/connection';
+import type { IndexType, Metric } from './milvus/advisor';
+import { withMilvus, type MilvusConnectionSettings } from './milvus/client';
+import { collectionSpecs, type CollectionKind, type CollectionNames } from './milvus/collections';
+import { checkConsistency, fixConsistency, type ConsistencyTarget } from './milvus/consistency';
+import { compactionPlans, compactionStatus, flushCollection, startCompaction } from './milvus/maintenance';
+import { ensureCollection, indexReport, rebuildIndex, type IndexPolicy } from './milvus/manage';
+import { collectionStats } from './milvus/stats';
+
+export interface MilvusSettings extends MilvusConnectionSettings {
+  readonly dim: number;
+  readonly metric: Metric;
+  readonly indexType: IndexType;
+}
+
+export interface MilvusDeps {
+  readonly milvus: MilvusSettings;
+  /** For the PostgreSQL ↔ Milvus consistency check. */
+  readonly pg: PgConnectionSettings;
+}
+
+/** Heartbeats when running as an activity (no-op when called in-process by the CLI); honours cancellation. */
+function progress(details: unknown): void {
+  let ctx: Context;
+  try {
+    ctx = Context.current();
+  } catch {
+    return;
+  }
+  if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('activity cancelled');
+  ctx.heartbeat(details);
+}
+
+export function createMilvusActivities(deps: MilvusDeps) {
+  const conn = deps.milvus;
+  const policy: IndexPolicy = { indexType: deps.milvus.indexType, metric: deps.milvus.metric };
+  const consistencyTarget = (input: {
+    kind: CollectionKind;
+    collection: string;
+    database?: string;
+  }): ConsistencyTarget => ({
+    kind: input.kind,
+    collection: input.collection,
+    database: input.database ?? deps.pg.database,
+  });
+
+  return {
+    /** Creates missing collections, indexes and loads them; reports drift; never drops. */
+    async milvusInit(input: { names?: CollectionNames } = {}) {
+      return withMilvus(conn, async (client) => {
+        const results = [];
+        for (const spec of collectionSpecs(deps.milvus.dim, input.names)) {
+          results.push(await ensureCollection(client, spec, policy));
+        }
+        return results;
+      });
+    },
+
+    async milvusStats(input: { collections: string[] }) {
+      return withMilvus(conn, async (client) => {
+        const out = [];
+        for (const name of input.collections) out.push(await collectionStats(client, name));
+        return out;
+      });
+    },
+
+    async milvusAdvise(input: { collection: string }) {
+      return withMilvus(conn, (client) => indexReport(client, input.collection, policy));
+    },
+
+    /** Drop + recreate the vector index with the advised parameters, then reload. Long: heartbeats. */
+    async milvusRebuildIndex(input: { collection: string }) {
+      return withMilvus(conn, (client) =>
+        rebuildIndex(client, input.collection, policy, (phase, indexed, total) =>
+          progress({ phase, indexed, total }),
+        ),
+      );
+    },
+
+    async milvusFlush(input: { collection: string }) {
+      return withMilvus(conn, (client) => flushCollection(client, input.collection));
+    },
+
+    async milvusStartCompaction(input: { collection: string }) {
+      return withMilvus(conn, (client) => startCompaction(client, input.collection));
+    },
+
+    async milvusCompactionState(input: { compactionId: string }) {
+      return withMilvus(conn, (client) => compactionStatus(client, input.compactionId));
+    },
+
+    async milvusCompactionPlans(input: { compactionId: string }) {
+      return withMilvus(conn, (client) => compactionPlans(client, input.compactionId));
+    },
+
+    async milvusCheckConsistency(input: { kind: CollectionKind; collection: string; database?: string }) {
+      const target = consistencyTarget(input);
+      return withMilvus(conn, (client) =>
+        withPg(deps.pg, target.database, (pg) => checkConsistency(client, pg, target)),
+      );
+    },
+
+    /** Upserts missing vectors and deletes orphans in batches; heartbeats progress. */
+    async milvusFixConsistency(input: {
+      kind: CollectionKind;
+      collection: string;
+      database?: string;
+      batchSize?: number;
+    }) {
+      const target = consistencyTarget(input);
+      return withMilvus(conn, (client) =>
+        withPg(deps.pg, target.database, (pg) =>
+          fixConsistency(client, pg, target, progress, input.batchSize),
+        ),
+      );
+    },
+  };
+}
+
+export type MilvusActivities = ReturnType<typeof createMilvusActivities>;

@@ -1,0 +1,229 @@
+import { ConsistencyLevelEnum, type MilvusClient } from '@zilliz/milvus2-sdk-node';
+import type { Client as PgClient } from 'pg';
+import { failure, FailureType } from '../../common/failures';
+import { ensureOk } from './client';
+import type { CollectionKind } from './collections';
+
+/** Where the embeddings of each kind live in PostgreSQL (V005) and the matching Milvus key. */
+export const PG_EMBEDDING_TABLES: Readonly<Record<CollectionKind, { table: string; idColumn: string }>> = {
+  items: { table: 'item_embeddings', idColumn: 'item_id' },
+  users: { table: 'user_embeddings', idColumn: 'user_id' },
+};
+
+export interface ConsistencyTarget {
+  readonly kind: CollectionKind;
+  readonly collection: string;
+  /** PostgreSQL database holding the embedding tables. */
+  readonly database: string;
+}
+
+export interface IdDifference {
+  readonly count: number;
+  readonly sample: readonly string[];
+}
+
+export interface ConsistencyReport {
+  readonly kind: CollectionKind;
+  readonly collection: string;
+  readonly table: string;
+  readonly postgresIds: number;
+  readonly milvusIds: number;
+  /** In PostgreSQL with an embedding, absent from Milvus. */
+  readonly missing: IdDifference;
+  /** In Milvus, absent from PostgreSQL. */
+  readonly orphaned: IdDifference;
+}
+
+export type ProgressFn = (p: { phase: string; done: number; total: number }) => void;
+
+// Milvus caps offset+limit of a query at 16384; larger id sets are enumerated by id prefix.
+const QUERY_LIMIT = 16384;
+// uuid text alphabet; other ids are detected by the count check below and reported.
+const ID_ALPHABET = '0123456789abcdef-';
+
+async function assertTable(pg: PgClient, table: string, database: string): Promise<void> {
+  const r = await pg.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [`public.${table}`]);
+  if (!r.rows[0]?.t) {
+    throw failure(
+      FailureType.Misconfigured,
+      `PostgreSQL table ${table} does not exist in database ${database}: apply the migrations (V005 creates it)`,
+    );
+  }
+}
+
+export async function postgresIds(pg: PgClient, target: ConsistencyTarget): Promise<Set<string>> {
+  const { table, idColumn } = PG_EMBEDDING_TABLES[target.kind];
+  await assertTable(pg, table, target.database);
+  const r = await pg.query<{ id: string }>(
+    `SELECT ${idColumn}::text AS id FROM public.${table} WHERE embedding IS NOT NULL`,
+  );
+  return new Set(r.rows.map((row) => row.id));
+}
+
+async function queryIds(
+  client: MilvusClient,
+  collection: string,
+  pk: string,
+  expr: string,
+): Promise<string[]> {
+  const res = await client.query({
+    collection_name: collection,
+    expr,
+    output_fields: [pk],
+    limit: QUERY_LIMIT,
+    consistency_level: ConsistencyLevelEnum.Strong,
+  });
+  ensureOk(res, `query ids of ${collection}`);
+  return res.data.map((row) => String(row[pk]));
+}
+
+async function countEntities(client: MilvusClient, collection: string): Promise<number> {
+  const res = await client.query({
+    collection_name: collection,
+    expr: '',
+    output_fields: ['count(*)'],
+    consistency_level: ConsistencyLevelEnum.Strong,
+  });
+  ensureOk(res, `count(*) on ${collection}`);
+  return Number(res.data[0]?.['count(*)'] ?? 0);
+}
+
+/** Every primary key in the (loaded) collection. */
+export async function milvusIds(client: MilvusClient, collection: string, pk: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  const walk = async (prefix: string): Promise<void> => {
+    const expr = prefix === '' ? `${pk} != ""` : `${pk} like "${prefix}%"`;
+    const got = await queryIds(client, collection, pk, expr);
+    if (got.length < QUERY_LIMIT || prefix.length >= 8) {
+      for (const id of got) ids.add(id);
+      return;
+    }
+    for (const ch of ID_ALPHABET) await walk(prefix + ch);
+  };
+  await walk('');
+  const total = await countEntities(client, collection);
+  if (ids.size < total) {
+    throw failure(
+      FailureType.Misconfigured,
+      `Milvus collection ${collection} has ${total} entities but only ${ids.size} have uuid-shaped ids: ` +
+        `ids outside [0-9a-f-] cannot be enumerated; clean them up manually`,
+    );
+  }
+  return ids;
+}
+
+function difference(
+  a: Set<string>,
+  b: Set<string>,
+  sampleSize: number,
+): { all: string[]; diff: IdDifference } {
+  const all = [...a].filter((id) => !b.has(id)).sort();
+  return { all, diff: { count: all.length, sample: all.slice(0, sampleSize) } };
+}
+
+async function compare(client: MilvusClient, pg: PgClient, target: ConsistencyTarget, sampleSize: number) {
+  const { table, idColumn } = PG_EMBEDDING_TABLES[target.kind];
+  const inPg = await postgresIds(pg, target);
+  const inMilvus = await milvusIds(client, target.collection, idColumn);
+  const missing = difference(inPg, inMilvus, sampleSize);
+  const orphaned = difference(inMilvus, inPg, sampleSize);
+  const report: ConsistencyReport = {
+    kind: target.kind,
+    collection: target.collection,
+    table,
+    postgresIds: inPg.size,
+    milvusIds: inMilvus.size,
+    missing: missing.diff,
+    orphaned: orphaned.diff,
+  };
+  return { report, missingIds: missing.all, orphanedIds: orphaned.all };
+}
+
+export async function checkConsistency(
+  client: MilvusClient,
+  pg: PgClient,
+  target: ConsistencyTarget,
+  sampleSize = 10,
+): Promise<ConsistencyReport> {
+  return (await compare(client, pg, target, sampleSize)).report;
+}
+
+async function hasItemsTable(pg: PgClient): Promise<boolean> {
+  const r = await pg.query<{ n: string }>(
+    `SELECT count(*)::text AS n FROM information_schema.columns
+      WHERE table_schema = 'public' AND table_name = 'items' AND column_name IN ('id', 'type', 'created_at')`,
+  );
+  return r.rows[0]?.n === '3';
+}
+
+function rowsQuery(kind: CollectionKind, withItems: boolean): string {
+  if (kind === 'users') {
+    return `SELECT e.user_id::text AS id, e.embedding::text AS embedding,
+                   (extract(epoch FROM coalesce(e.updated_at, now())) * 1000)::bigint::text AS ts
+              FROM public.user_embeddings e WHERE e.user_id = ANY($1::uuid[]) AND e.embedding IS NOT NULL`;
+  }
+  return withItems
+    ? `SELECT e.item_id::text AS id, e.embedding::text AS embedding, coalesce(i.type, '') AS item_type,
+              (extract(epoch FROM coalesce(i.created_at, e.updated_at, now())) * 1000)::bigint::text AS ts
+         FROM public.item_embeddings e LEFT JOIN public.items i ON i.id = e.item_id
+        WHERE e.item_id = ANY($1::uuid[]) AND e.embedding IS NOT NULL`
+    : `SELECT e.item_id::text AS id, e.embedding::text AS embedding, '' AS item_type,
+              (extract(epoch FROM coalesce(e.updated_at, now())) * 1000)::bigint::text AS ts
+         FROM public.item_embeddings e WHERE e.item_id = ANY($1::uuid[]) AND e.embedding IS NOT NULL`;
+}
+
+export interface FixResult {
+  readonly before: ConsistencyReport;
+  readonly upserted: number;
+  readonly deleted: number;
+  readonly after: ConsistencyReport;
+}
+
+/** Upserts missing vectors from PostgreSQL and deletes orphans, in batches. Idempotent. */
+export async function fixConsistency(
+  client: MilvusClient,
+  pg: PgClient,
+  target: ConsistencyTarget,
+  onProgress: ProgressFn,
+  batchSize = 500,
+  sampleSize = 10,
+): Promise<FixResult> {
+  const { report: before, missingIds, orphanedIds } = await compare(client, pg, target, sampleSize);
+  const { idColumn } = PG_EMBEDDING_TABLES[target.kind];
+  const withItems = target.kind === 'items' && (await hasItemsTable(pg));
+  const sql = rowsQuery(target.kind, withItems);
+  let upserted = 0;
+  for (let i = 0; i < missingIds.length; i += batchSize) {
+    const batch = missingIds.slice(i, i + batchSize);
+    const r = await pg.query<{ id: string; embedding: string; item_type?: string; ts: string }>(sql, [batch]);
+    const rows = r.rows.map((row) => {
+      const base = { [idColumn]: row.id, embedding: JSON.parse(row.embedding) as number[] };
+      return target.kind === 'items'
+        ? { ...base, item_type: (row.item_type ?? '').slice(0, 32), created_at: Number(row.ts) }
+        : { ...base, updated_at: Number(row.ts) };
+    });
+    if (rows.length) {
+      const res = await client.upsert({ collection_name: target.collection, fields_data: rows });
+      ensureOk(res, `upsert into ${target.collection}`, FailureType.Misconfigured);
+      upserted += rows.length;
+    }
+    onProgress({
+      phase: 'upsert',
+      done: Math.min(i + batchSize, missingIds.length),
+      total: missingIds.length,
+    });
+  }
+  let deleted = 0;
+  for (let i = 0; i < orphanedIds.length; i += batchSize) {
+    const batch = orphanedIds.slice(i, i + batchSize);
+    const expr = `${idColumn} in [${batch.map((id) => JSON.stringify(id)).join(',')}]`;
+    ensureOk(
+      await client.deleteEntities({ collection_name: target.collection, expr }),
+      `delete orphans from ${target.collection}`,
+    );
+    deleted += batch.length;
+    onProgress({ phase: 'delete', done: deleted, total: orphanedIds.length });
+  }
+  const after = await checkConsistency(client, pg, target, sampleSize);
+  return { before, upserted, deleted, after };
+}
