@@ -38,3 +38,13 @@ export function milvusMaintenanceWorkflowId(collection: string, day: Date): stri
 export function milvusMaintenanceScheduleId(collection: string): string {
   return `milvus-maintenance-${collection}`;
 }
+
+/** Workflow ID of the partition maintenance of `database` on the UTC day of `day`: one run per database and day. */
+export function partitionMaintenanceWorkflowId(database: string, day: Date): string {
+  return `partition-maintenance/${database}/${day.toISOString().slice(0, 10)}`;
+}
+
+/** Schedule of the daily partition maintenance of one database. */
+export function partitionMaintenanceScheduleId(database: string): string {
+  return `partition-maintenance-${database}`;
+}
