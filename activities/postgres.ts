@@ -1,4 +1,5 @@
 import type { PgConnectionSettings } from './postgres/connection';
+import { createLifecycleActivities } from './postgres/lifecycle';
 
 /**
  * PostgreSQL activities. Each area (migrations, dump, restore, partitions, ...) lives in its own
@@ -9,8 +10,9 @@ export interface PostgresDeps {
 }
 
 export function createPostgresActivities(deps: PostgresDeps) {
-  void deps;
-  return {};
+  return {
+    ...createLifecycleActivities({ pg: deps.pg }),
+  };
 }
 
 export type PostgresActivities = ReturnType<typeof createPostgresActivities>;

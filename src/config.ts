@@ -83,6 +83,7 @@ const variables = {
   PGSSLMODE: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
   DBOPS_PG_BIN_DIR: z.string().optional(),
   DBOPS_DATABASES: csv(identifier).optional(),
+  DBOPS_APP_ROLE: identifier.default('recsys_app'),
 
   DBOPS_TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:17233'),
   DBOPS_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -150,6 +151,10 @@ const variables = {
   DBOPS_PARTITION_PREMAKE_MONTHS: nonNegativeInt.max(60).default(3),
   DBOPS_PARTITION_RETENTION_MONTHS: positiveInt.max(600).default(13),
   DBOPS_PARTITION_RETENTION_MODE: z.enum(['drop', 'detach']).default('drop'),
+  DBOPS_PARTITION_MAINTENANCE_TIME: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24 h)')
+    .default('04:30'),
 
   DBOPS_SLACK_WEBHOOK_URL: url.optional(),
   DBOPS_HTTP_PORT: port.optional(),
@@ -178,6 +183,8 @@ export interface Config {
   readonly pg: PgSettings;
   /** Databases that get backups and schedules. */
   readonly databases: readonly string[];
+  /** Application role `dbops db init` creates and makes owner of the database. */
+  readonly appRole: string;
   readonly temporal: {
     readonly address: string;
     readonly namespace: string;
@@ -230,6 +237,8 @@ export interface Config {
     readonly premakeMonths: number;
     readonly retentionMonths: number;
     readonly retentionMode: 'drop' | 'detach';
+    /** HH:MM (DBOPS_SCHEDULE_TIMEZONE) of the daily partition maintenance. */
+    readonly maintenanceTime: string;
   };
   readonly slackWebhookUrl: string | undefined;
   readonly httpPort: number | undefined;
@@ -352,6 +361,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       binDir: v.DBOPS_PG_BIN_DIR,
     },
     databases: v.DBOPS_DATABASES?.length ? v.DBOPS_DATABASES : [v.PGDATABASE],
+    appRole: v.DBOPS_APP_ROLE,
     temporal: {
       address: v.DBOPS_TEMPORAL_ADDRESS,
       namespace: v.DBOPS_TEMPORAL_NAMESPACE,
@@ -392,6 +402,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       premakeMonths: v.DBOPS_PARTITION_PREMAKE_MONTHS,
       retentionMonths: v.DBOPS_PARTITION_RETENTION_MONTHS,
       retentionMode: v.DBOPS_PARTITION_RETENTION_MODE,
+      maintenanceTime: v.DBOPS_PARTITION_MAINTENANCE_TIME,
     },
     slackWebhookUrl: v.DBOPS_SLACK_WEBHOOK_URL,
     httpPort: v.DBOPS_HTTP_PORT,
@@ -421,6 +432,7 @@ export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.
     PGSSLMODE: config.pg.sslmode,
     DBOPS_PG_BIN_DIR: config.pg.binDir,
     DBOPS_DATABASES: config.databases.join(','),
+    DBOPS_APP_ROLE: config.appRole,
     DBOPS_TEMPORAL_ADDRESS: config.temporal.address,
     DBOPS_TEMPORAL_NAMESPACE: config.temporal.namespace,
     DBOPS_TASK_QUEUE: config.temporal.taskQueue,

@@ -5,6 +5,7 @@ import { registerConfigCommand } from './commands/config';
 import { registerWorkerCommand } from './commands/worker';
 import { registerDoctorCommand } from './commands/doctor';
 import { registerMilvusCommand } from './commands/milvus';
+import { registerPartitionsCommand } from './commands/partitions';
 
 export function buildProgram(): Command {
   const program = new Command('dbops')
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerWorkerCommand(program);
   registerDoctorCommand(program);
   registerMilvusCommand(program);
+  registerPartitionsCommand(program);
   return program;
 }
 
