@@ -48,3 +48,18 @@ export function partitionMaintenanceWorkflowId(database: string, day: Date): str
 export function partitionMaintenanceScheduleId(database: string): string {
   return `partition-maintenance-${database}`;
 }
+
+/** Workflow ID of a restore into `target` requested at `requestedAt` (to the second): a repeated start is the same restore. */
+export function restoreWorkflowId(target: string, requestedAt: Date): string {
+  return `restore-${target}-${requestedAt.toISOString().slice(0, 19)}Z`;
+}
+
+/** Workflow ID of the test restore of one backup: a backup is verified by one run at a time. */
+export function verifyWorkflowId(backupId: string): string {
+  return `verify-${backupId}`;
+}
+
+/** Workflow ID of the rollback of one restore. */
+export function restoreRollbackWorkflowId(restoreWorkflowId: string): string {
+  return `rollback-${restoreWorkflowId}`;
+}

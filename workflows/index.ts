@@ -1,4 +1,8 @@
 // Bundle entry for the worker: every workflow dbops runs is exported here.
 export { pingWorkflow } from './ping';
 export { milvusMaintenanceWorkflow } from './milvus-maintenance';
+export { backupWorkflow } from './backup';
+export { restoreWorkflow } from './restore';
+export { restoreRollbackWorkflow } from './restore-rollback';
+export { verifyBackupWorkflow } from './verify';
 export { partitionMaintenanceWorkflow } from './partition-maintenance';

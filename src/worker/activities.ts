@@ -1,7 +1,10 @@
 import os from 'node:os';
 import type { Config } from '../config';
-import { createPostgresActivities } from '../../activities/postgres';
+import { createDumpActivities, createPostgresActivities } from '../../activities/postgres';
+import { createStorageActivities } from '../../activities/storage';
+import { createNotifyActivities } from '../../activities/notify';
 import { createSystemActivities } from '../../activities/system';
+import { createRestoreActivities } from '../../activities/postgres/restore';
 import { createMilvusActivities } from '../../activities/milvus';
 
 /**
@@ -11,9 +14,17 @@ import { createMilvusActivities } from '../../activities/milvus';
 export function buildActivities(config: Config, identity = `dbops@${os.hostname()}:${process.pid}`) {
   return {
     ...createSystemActivities({ identity }),
-    ...createPostgresActivities({ pg: config.pg }),
+    ...createPostgresActivities({ pg: config.pg, migrations: config.migrations }),
     ...createMilvusActivities({ milvus: config.milvus, pg: config.pg }),
+    ...createStorageActivities({ storage: config.storage, retention: config.backup }),
+    ...createNotifyActivities({ slackWebhookUrl: config.slackWebhookUrl }),
+    ...createRestoreActivities({ pg: config.pg, storage: config.storage, ui: { url: config.temporal.uiUrl, namespace: config.temporal.namespace } }),
   };
+}
+
+/** Activities of the `<taskQueue>-dumps` worker (concurrency-limited): pg_dump and archive checks. */
+export function buildDumpActivities(config: Config) {
+  return createDumpActivities({ pg: config.pg, storage: config.storage });
 }
 
 export type DbopsActivities = ReturnType<typeof buildActivities>;
