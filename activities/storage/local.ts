@@ -21,7 +21,7 @@ export class LocalStore implements BackupStore {
   }
 
   describe(key: string): string {
-    return this.file(key);
+    return key === '' ? this.root : this.file(key);
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {

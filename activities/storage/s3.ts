@@ -46,6 +46,8 @@ export class S3Store implements BackupStore {
   }
 
   describe(key: string): string {
+    if (key === '')
+      return `s3://${this.settings.bucket}/${this.settings.prefix ? `${this.settings.prefix}/` : ''}`;
     return `s3://${this.settings.bucket}/${this.objectKey(key)}`;
   }
 

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../config';
 import { REPO_ROOT } from '../config';
-import { buildActivities } from './activities';
+import { dumpTaskQueue } from '../../common/ids';
+import { buildActivities, buildDumpActivities } from './activities';
 
 /** Prebundled workflow code (made by `npm run build`), used when present so startup needs no webpack. */
 export const WORKFLOW_BUNDLE_PATH = path.join(REPO_ROOT, 'dist', 'workflow-bundle.js');
@@ -22,8 +23,23 @@ export function resolveSource(file: string): string {
 }
 
 export interface CreatedWorker {
+  /** Workflows and every activity except dumps, on the configured task queue. */
   worker: Worker;
+  /** Dump activities only, on `<taskQueue>-dumps`, at most DBOPS_MAX_CONCURRENT_DUMPS at a time. */
+  dumpWorker: Worker;
   connection: NativeConnection;
+}
+
+/** Runs both workers until either stops (signal, shutdown or failure), then stops the other. */
+export async function runWorkers(created: Pick<CreatedWorker, 'worker' | 'dumpWorker'>): Promise<void> {
+  const all = [created.worker, created.dumpWorker];
+  const stopOthers = () => {
+    for (const w of all) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  const runs = all.map((w) => w.run().finally(stopOthers));
+  const results = await Promise.allSettled(runs);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 export async function createWorker(
@@ -46,7 +62,15 @@ export async function createWorker(
       shutdownGraceTime: '30s',
       ...overrides,
     });
-    return { worker, connection };
+    const dumpWorker = await Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: dumpTaskQueue(config.temporal.taskQueue),
+      activities: buildDumpActivities(config),
+      maxConcurrentActivityTaskExecutions: config.backup.maxConcurrentDumps,
+      shutdownGraceTime: overrides.shutdownGraceTime ?? '30s',
+    });
+    return { worker, dumpWorker, connection };
   } catch (err) {
     await connection.close();
     throw err;

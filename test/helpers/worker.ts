@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../../src/config';
-import { createWorker } from '../../src/worker/create';
+import { createWorker, runWorkers } from '../../src/worker/create';
 
 export interface TestWorker {
   worker: Worker;
@@ -19,8 +19,8 @@ export async function startTestWorker(
   config: Config,
   overrides: Partial<WorkerOptions> = {},
 ): Promise<TestWorker> {
-  const { worker, connection } = await createWorker(config, { shutdownGraceTime: '5s', ...overrides });
-  const running = worker.run();
+  const { worker, dumpWorker, connection } = await createWorker(config, { shutdownGraceTime: '5s', ...overrides });
+  const running = runWorkers({ worker, dumpWorker });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
   return {
@@ -28,7 +28,7 @@ export async function startTestWorker(
     client,
     config,
     async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      for (const w of [worker, dumpWorker]) if (w.getState() === 'RUNNING') w.shutdown();
       await running;
       await connection.close();
       await clientConnection.close();

@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
+import type { BackupCompression } from '../../common/backup';
+
+/** Keeps the last `limit` characters of a child's stderr for the error message (never mixed into data). */
+export class StderrTail {
+  private text = '';
+  constructor(private readonly limit = 2000) {}
+  attach(stream: Readable | null | undefined, onLine?: (line: string) => void): void {
+    stream?.setEncoding('utf8');
+    stream?.on('data', (chunk: string) => {
+      this.text = (this.text + chunk).slice(-this.limit);
+      if (onLine) for (const line of chunk.split('\n')) if (line.trim()) onLine(line.trim());
+    });
+  }
+  toString(): string {
+    return this.text.trim().replace(/\s+/g, ' ');
+  }
+}
+
+/** Exit of a child: resolves with code/signal, never rejects. */
+export function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null)
+      resolve({ code: child.exitCode, signal: child.signalCode });
+    else {
+      child.once('close', (code, signal) => resolve({ code, signal }));
+      child.once('error', () => resolve({ code: -1, signal: null }));
+    }
+  });
+}
+
+/** SHA-256 and byte count of everything that passes. */
+export class HashTap extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+  override _transform(
+    chunk: Buffer,
+    _enc: BufferEncoding,
+    done: (err?: Error | null, data?: Buffer) => void,
+  ): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    done(null, chunk);
+  }
+  digest(): string {
+    return this.hash.digest('hex');
+  }
+}
+
+/**
+ * Holds back end-of-stream until `check` resolves: a store only completes the object when the
+ * producers (pg_dump, zstd) exited 0; if `check` rejects, the stream errors and the store aborts.
+ */
+export function gateOnSuccess(check: () => Promise<void>): Transform {
+  return new Transform({
+    transform(chunk, _enc, done) {
+      done(null, chunk);
+    },
+    flush(done) {
+      check().then(
+        () => done(),
+        (err: Error) => done(err),
+      );
+    },
+  });
+}
+
+export interface Compressor {
+  readonly stream: Readable;
+  /** Resolves when the compressor finished; rejects with a message on failure. */
+  readonly done: Promise<void>;
+  kill(): void;
+}
+
+const ZSTD_LEVEL = '-1';
+const GZIP_LEVEL = 6;
+
+/**
+ * Compresses `input` (a file path, read by zstd itself, or a stream). zstd runs as a child
+ * process (pg_dump has no zstd here); gzip runs in Node's zlib (libuv thread pool).
+ */
+export function compress(compression: BackupCompression, input: string | Readable): Compressor {
+  if (compression === 'zstd') {
+    const fromFile = typeof input === 'string';
+    // zstd reads a file itself (no copy through Node); a stream is piped into its stdin.
+    const child = spawn('zstd', [ZSTD_LEVEL, '-q', '-c', ...(fromFile ? [input] : [])], {
+      stdio: [fromFile ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    if (typeof input !== 'string') {
+      child.stdin!.on('error', () => undefined);
+      input.pipe(child.stdin!);
+      input.once('error', () => child.kill('SIGKILL'));
+    }
+    const tail = new StderrTail();
+    tail.attach(child.stderr);
+    const done = exitOf(child).then(({ code, signal }) => {
+      if (code !== 0)
+        throw new Error(`zstd ${signal ? `killed by ${signal}` : `exited ${code}`}: ${tail.toString()}`);
+    });
+    return { stream: child.stdout!, done, kill: () => child.kill('SIGKILL') };
+  }
+  const source = typeof input === 'string' ? undefined : input;
+  if (!source) throw new Error('gzip/none compression needs a stream input');
+  const out = compression === 'gzip' ? createGzip({ level: GZIP_LEVEL }) : new PassThrough();
+  const done = new Promise<void>((resolve, reject) => {
+    out.once('end', resolve);
+    out.once('error', reject);
+  });
+  done.catch(() => undefined);
+  source.pipe(out);
+  source.once('error', (err) => out.destroy(err));
+  return { stream: out, done, kill: () => out.destroy() };
+}
+
+export interface Decompressor {
+  readonly stream: Readable;
+  readonly done: Promise<void>;
+  kill(): void;
+}
+
+/** The reverse of `compress`, from a stream. */
+export function decompress(compression: BackupCompression, input: Readable): Decompressor {
+  if (compression === 'zstd') {
+    const child = spawn('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const tail = new StderrTail();
+    tail.attach(child.stderr);
+    input.pipe(child.stdin);
+    child.stdin.on('error', () => undefined);
+    const done = exitOf(child).then(({ code, signal }) => {
+      if (code !== 0)
+        throw new Error(`zstd -d ${signal ? `killed by ${signal}` : `exited ${code}`}: ${tail.toString()}`);
+    });
+    return { stream: child.stdout, done, kill: () => child.kill('SIGKILL') };
+  }
+  const out = compression === 'gzip' ? createGunzip() : new PassThrough();
+  const done = new Promise<void>((resolve, reject) => {
+    out.once('end', resolve);
+    out.once('error', reject);
+    input.once('error', reject);
+  });
+  done.catch(() => undefined);
+  input.pipe(out);
+  return { stream: out, done, kill: () => out.destroy() };
+}

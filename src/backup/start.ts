@@ -1,0 +1,69 @@
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { BackupCompression, BackupFormat, BackupWorkflowInput } from '../../common/backup';
+import { isValidDatabaseName } from '../../common/backup';
+import { FailureType, failure } from '../../common/failures';
+import { backupWorkflowId } from '../../common/ids';
+import type { backupWorkflow } from '../../workflows/backup';
+import { DBOPS_DATABASE, DBOPS_OPERATION } from '../../workflows/backup-messages';
+import type { Config } from '../config';
+
+/** The workflow's arguments: what to back up plus non-secret defaults from the config. */
+export function backupWorkflowArgs(
+  config: Config,
+  database: string,
+  trigger: BackupWorkflowInput['trigger'],
+  format?: BackupFormat,
+  compression?: BackupCompression,
+): Parameters<typeof backupWorkflow>[0] {
+  return {
+    database,
+    trigger,
+    format,
+    compression,
+    uiUrl: config.temporal.uiUrl,
+    defaultFormat: config.backup.format,
+    defaultCompression: config.backup.compression,
+  };
+}
+
+export const backupSummary = (database: string, trigger: BackupWorkflowInput['trigger']) =>
+  `backup of ${database}, ${trigger}`;
+
+export function backupSearchAttributes(database: string) {
+  return [
+    { key: DBOPS_DATABASE, value: database },
+    { key: DBOPS_OPERATION, value: 'backup' },
+  ];
+}
+
+/**
+ * Starts (or joins) the manual backup of `database` for the current minute: two starts in the
+ * same minute make one backup. A failed run of that minute may be started again.
+ */
+export async function startBackup(
+  client: Client,
+  config: Config,
+  options: { database: string; format?: BackupFormat; compression?: BackupCompression; now?: Date },
+): Promise<WorkflowHandle<typeof backupWorkflow>> {
+  if (!isValidDatabaseName(options.database)) {
+    throw failure(
+      FailureType.InvalidInput,
+      `database name ${JSON.stringify(options.database)} is not valid: use letters, digits, _ $ -`,
+    );
+  }
+  const workflowId = backupWorkflowId(options.database, options.now ?? new Date());
+  try {
+    return await client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
+      taskQueue: config.temporal.taskQueue,
+      workflowId,
+      args: [backupWorkflowArgs(config, options.database, 'manual', options.format, options.compression)],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+      staticSummary: backupSummary(options.database, 'manual'),
+      typedSearchAttributes: backupSearchAttributes(options.database),
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return client.workflow.getHandle(workflowId);
+    throw err;
+  }
+}
