@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { FailureType, failure } from '../../common/failures';
 import type { Month, RetentionMode } from '../../common/lifecycle';
 import { deleteExpiredRecommendations, dropLeftoverDatabases, vacuumAnalyze } from './cleanup';
 import { type PgConnectionSettings, withPg } from './connection';
@@ -26,7 +27,10 @@ export function createLifecycleActivities(deps: LifecycleDeps) {
       const migrate: MigrateFn =
         deps.migrate ??
         (() => {
-          throw new Error('no migrator wired into this worker (createLifecycleActivities deps.migrate)');
+          throw failure(
+            FailureType.Misconfigured,
+            'this worker has no migrations configured (DBOPS_MIGRATIONS_DIR): cannot initialize a database',
+          );
         });
       return initDatabase(pg, input, async (db) => {
         Context.current().heartbeat({ phase: 'migrating', database: db });

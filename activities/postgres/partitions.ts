@@ -156,6 +156,15 @@ async function drainMonth(
     await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
     await client.query(`LOCK TABLE ${PARENT} IN SHARE UPDATE EXCLUSIVE MODE`);
     await client.query(`LOCK TABLE ${DEFAULT} IN EXCLUSIVE MODE`);
+    // Another run (the schedule and a manual one) may have moved this month while we waited for the lock.
+    const still = await client.query(
+      `SELECT 1 FROM ${DEFAULT} WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz LIMIT 1`,
+      [from, to],
+    );
+    if (!still.rowCount) {
+      await client.query('ROLLBACK');
+      return { month, partition: name, rows: 0, batches: 0 };
+    }
     const existing = await client.query<{ r: string | null }>('SELECT to_regclass($1)::text AS r', [name]);
     if (existing.rows[0]?.r) {
       throw failure(
@@ -236,6 +245,7 @@ export async function drainDefaultPartition(
       options.onProgress ?? (() => undefined),
       options.signal,
     );
+    if (done.rows === 0) continue;
     moved.push(done);
     total += done.rows;
   }

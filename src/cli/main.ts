@@ -6,6 +6,7 @@ import { registerWorkerCommand } from './commands/worker';
 import { registerDoctorCommand } from './commands/doctor';
 import { registerMilvusCommand } from './commands/milvus';
 import { registerPartitionsCommand } from './commands/partitions';
+import { dbCommandGroup, registerDbLifecycleCommands } from './commands/db-lifecycle';
 
 export function buildProgram(): Command {
   const program = new Command('dbops')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerDoctorCommand(program);
   registerMilvusCommand(program);
   registerPartitionsCommand(program);
+  registerDbLifecycleCommands(dbCommandGroup(program));
   return program;
 }
 

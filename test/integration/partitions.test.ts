@@ -1,9 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { Client } from 'pg';
-import { pgChildEnv } from '../../activities/postgres/connection';
+import { migrateFn } from '../../activities/postgres/migrate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPg } from '../../activities/postgres/connection';
 import { createBackupStore } from '../../activities/storage';
@@ -11,6 +10,8 @@ import { makeBackupId, manifestKey, verificationKey } from '../../common/backup'
 import { addMonths, monthOf, monthStart, partitionName } from '../../common/lifecycle';
 import { verifyScratchDatabaseName } from '../../common/restore';
 import { runCleanup } from '../../src/cli/commands/db-lifecycle';
+import { maintenanceInput, startPartitionMaintenance } from '../../src/cli/commands/partitions';
+import { partitionMaintenanceWorkflowId } from '../../common/ids';
 import type { PartitionMaintenanceResult } from '../../workflows/partition-maintenance';
 import { testConfig, uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
@@ -62,28 +63,12 @@ async function partitionNames(c: Client): Promise<string[]> {
   return r.rows.map((row) => row.name);
 }
 
-/** Applies migrations/V*.sql with psql (each statement autocommits, as CONCURRENTLY needs). */
-async function migrateForTest(target: string): Promise<void> {
-  const files = readdirSync(config.migrations.dir)
-    .filter((f) => /^V\d+__.*\.sql$/.test(f))
-    .sort();
-  for (const f of files) {
-    await execa(
-      path.join(config.pg.binDir!, 'psql'),
-      ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', path.join(config.migrations.dir, f)],
-      {
-        env: pgChildEnv(config.pg, target),
-      },
-    );
-  }
-}
-
 let tw: TestWorker;
 const leftover = verifyScratchDatabaseName(database, new Date('2020-01-01T00:00:00Z'));
 
 beforeAll(async () => {
   await admin((c) => c.query(`CREATE DATABASE ${database}`));
-  await migrateForTest(database);
+  await migrateFn({ pg: config.pg, migrations: config.migrations })(database);
   await db(async (c) => {
     await c.query(
       `INSERT INTO users (id, name, email, password_hash) VALUES ('00000000-0000-0000-0000-000000000001', 'u', 'u@example.com', 'x')`,
@@ -132,19 +117,23 @@ describe('partition maintenance workflow', () => {
     );
     expect(Number(inDefault.rows[0]!.n)).toBe(4_510);
 
-    const result = (await tw.client.workflow.execute('partitionMaintenanceWorkflow', {
-      taskQueue: config.temporal.taskQueue,
-      workflowId: `test-partition-maintenance-${suffix}`,
-      args: [
-        {
-          database,
-          premakeMonths: 3,
-          retentionMonths: RETENTION_MONTHS,
-          retentionMode: 'drop',
-          batchRows: 1_000,
-        },
-      ],
-    })) as PartitionMaintenanceResult;
+    // What `dbops partitions maintain` does; a second start the same day attaches to the same run.
+    const input = { ...maintenanceInput(config, database), batchRows: 1_000 };
+    const first = await startPartitionMaintenance(tw.client, config, input);
+    const second = await startPartitionMaintenance(tw.client, config, input);
+    expect(first.workflowId).toBe(partitionMaintenanceWorkflowId(database, new Date()));
+    expect(first.alreadyStarted).toBe(false);
+    expect(second.workflowId).toBe(first.workflowId);
+    const result = (await tw.client.workflow
+      .getHandle(first.workflowId, first.runId)
+      .result()) as PartitionMaintenanceResult;
+    if (!second.alreadyStarted) {
+      // The first run finished before the second start: that one ran again and found nothing to do.
+      const again = (await tw.client.workflow
+        .getHandle(second.workflowId, second.runId)
+        .result()) as PartitionMaintenanceResult;
+      expect(again.drained.rows).toBe(0);
+    }
 
     expect(result.drained.rows).toBe(4_510);
     expect(result.drained.moved.map((m) => [m.partition, m.rows])).toEqual([

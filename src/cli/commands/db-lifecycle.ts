@@ -5,10 +5,10 @@ import {
   vacuumAnalyze,
 } from '../../../activities/postgres/cleanup';
 import { withPg } from '../../../activities/postgres/connection';
-import { type InitResult, type MigrateFn, initDatabase } from '../../../activities/postgres/init';
+import { type InitResult, initDatabase } from '../../../activities/postgres/init';
+import { migrateFn } from '../../../activities/postgres/migrate';
 import { applyPartitionRetention } from '../../../activities/postgres/partitions';
 import { createBackupStore, listBackupEntries } from '../../../activities/storage';
-import { FailureType, failure } from '../../../common/failures';
 import { verifiedBackupTimes } from '../../../common/lifecycle';
 import { type Config, getConfig } from '../../config';
 import { printJson, printTable } from '../output';
@@ -114,9 +114,6 @@ export async function runCleanup(
   return rows;
 }
 
-/** The migrator used by `db init`; set by whoever wires the migrations module (see registerDbLifecycleCommands). */
-export type MigratorFactory = (config: Config) => MigrateFn;
-
 export function printInitResult(r: InitResult): void {
   printTable(
     ['step', 'result'],
@@ -125,7 +122,7 @@ export function printInitResult(r: InitResult): void {
 }
 
 /** Adds `init` and `cleanup` to the `db` command group. */
-export function registerDbLifecycleCommands(db: Command, migrator: MigratorFactory): void {
+export function registerDbLifecycleCommands(db: Command): void {
   db.command('init')
     .description(
       'Create the application role and database if missing, enable extensions, run migrations (idempotent)',
@@ -139,7 +136,10 @@ export function registerDbLifecycleCommands(db: Command, migrator: MigratorFacto
       const result = await initDatabase(
         config.pg,
         { database, role: opts.role ?? config.appRole },
-        migrator(config),
+        migrateFn({ pg: config.pg, migrations: config.migrations }, (p) => {
+          if (p.phase === 'applying')
+            process.stderr.write(`migrating ${database} to version ${p.version} ...\n`);
+        }),
       );
       if (opts.json) printJson(result);
       else printInitResult(result);
@@ -167,7 +167,10 @@ export function registerDbLifecycleCommands(db: Command, migrator: MigratorFacto
     });
 }
 
-/** Placeholder until a migrator is wired: fails with the fix. */
-export const noMigrator: MigratorFactory = () => () => {
-  throw failure(FailureType.Misconfigured, 'no migrator available in this build: run "dbops migrate"');
-};
+/** The `db` command group: the one `registerDbCommand` made if it ran first, else a new one. */
+export function dbCommandGroup(program: Command): Command {
+  return (
+    program.commands.find((c) => c.name() === 'db') ??
+    program.command('db').description('Database lifecycle: init, seed, cleanup')
+  );
+}

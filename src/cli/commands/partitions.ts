@@ -80,7 +80,7 @@ function printStatus(s: PartitionStatus): void {
     ['partition', 'bounds', 'rows (estimate)', 'size'],
     s.partitions.map((p) => [
       p.name,
-      p.bound.replace(/^FOR VALUES /, ''),
+      p.bound.replace(/^FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)$/, '$1 .. $2'),
       p.isDefault ? `${s.defaultRows} (exact)` : (p.rowEstimate ?? 'not analyzed'),
       humanBytes(p.bytes),
     ]),
