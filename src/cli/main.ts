@@ -4,6 +4,7 @@ import { reportError } from './output';
 import { registerConfigCommand } from './commands/config';
 import { registerWorkerCommand } from './commands/worker';
 import { registerDoctorCommand } from './commands/doctor';
+import { registerMigrateCommand } from './commands/migrate';
 import { registerMilvusCommand } from './commands/milvus';
 import { registerPartitionsCommand } from './commands/partitions';
 import { dbCommandGroup, registerDbLifecycleCommands } from './commands/db-lifecycle';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerConfigCommand(program);
   registerWorkerCommand(program);
   registerDoctorCommand(program);
+  registerMigrateCommand(program);
   registerMilvusCommand(program);
   registerPartitionsCommand(program);
   registerDbLifecycleCommands(dbCommandGroup(program));
