@@ -5,6 +5,7 @@ import { deleteExpiredRecommendations, dropLeftoverDatabases, vacuumAnalyze } fr
 import { type PgConnectionSettings, withPg } from './connection';
 import { type MigrateFn, initDatabase } from './init';
 import {
+  type DrainProgress,
   applyPartitionRetention,
   drainDefaultPartition,
   partitionStatus,
@@ -18,6 +19,7 @@ export interface LifecycleDeps {
 }
 
 const DEFAULT_BATCH_ROWS = 10_000;
+const HEARTBEAT_EVERY_MS = 10_000;
 
 /** Activities for init, cleanup and partition maintenance. Long ones heartbeat rows done so far. */
 export function createLifecycleActivities(deps: LifecycleDeps) {
@@ -48,16 +50,29 @@ export function createLifecycleActivities(deps: LifecycleDeps) {
       );
     },
 
-    /** Streaming profile: heartbeats after every batch with the rows moved so far. */
+    /**
+     * Streaming profile: heartbeats after every batch with the rows moved so far, and every 10 s
+     * while one long statement runs (the month's DELETE, the ATTACH's index builds and scan).
+     */
     async drainDefaultPartition(input: { database: string; batchRows?: number }) {
       const ctx = Context.current();
-      return withPg(pg, input.database, (c) =>
-        drainDefaultPartition(c, input.database, {
-          batchRows: input.batchRows ?? DEFAULT_BATCH_ROWS,
-          onProgress: (p) => ctx.heartbeat(p),
-          signal: ctx.cancellationSignal,
-        }),
-      );
+      let last: DrainProgress | { phase: string } = { phase: 'starting' };
+      ctx.heartbeat(last);
+      const timer = setInterval(() => ctx.heartbeat(last), HEARTBEAT_EVERY_MS);
+      try {
+        return await withPg(pg, input.database, (c) =>
+          drainDefaultPartition(c, input.database, {
+            batchRows: input.batchRows ?? DEFAULT_BATCH_ROWS,
+            onProgress: (p) => {
+              last = p;
+              ctx.heartbeat(p);
+            },
+            signal: ctx.cancellationSignal,
+          }),
+        );
+      } finally {
+        clearInterval(timer);
+      }
     },
 
     async applyPartitionRetention(input: {

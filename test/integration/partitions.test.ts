@@ -15,6 +15,7 @@ import { partitionMaintenanceWorkflowId } from '../../common/ids';
 import type { PartitionMaintenanceResult } from '../../workflows/partition-maintenance';
 import { testConfig, uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
+import { partitionMaintenanceSchedules } from '../../src/schedules/partitions';
 
 const suffix = uniqueSuffix();
 const database = `t_partitions_${suffix}`;
@@ -238,5 +239,34 @@ describe('db cleanup', () => {
     const dbs = await admin((c) => c.query('SELECT 1 FROM pg_database WHERE datname = $1', [leftover]));
     expect(dbs.rowCount).toBe(0);
     expect(rows.find((r) => r.step === 'vacuum')?.result).toBe('done');
+  }, 60_000);
+});
+
+describe('daily schedule', () => {
+  it('a triggered run of the partition maintenance schedule runs the workflow for its database', async () => {
+    const scheduled = testConfig({
+      DBOPS_TASK_QUEUE: config.temporal.taskQueue,
+      DBOPS_BACKUP_DIR: backupDir,
+      DBOPS_PARTITION_RETENTION_MONTHS: String(RETENTION_MONTHS),
+      DBOPS_DATABASES: database,
+    });
+    const [options] = partitionMaintenanceSchedules(scheduled);
+    expect(options!.scheduleId).toBe(`partition-maintenance-${database}`);
+    const handle = await tw.client.schedule.create({ ...options!, state: { paused: true } });
+    try {
+      await handle.trigger();
+      let workflowId: string | undefined;
+      for (let i = 0; i < 100 && !workflowId; i++) {
+        const d = await handle.describe();
+        workflowId = d.info.recentActions[0]?.action.workflow.workflowId;
+        if (!workflowId) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(workflowId).toMatch(new RegExp(`^partition-maintenance-${database}-`));
+      const result = (await tw.client.workflow.getHandle(workflowId!).result()) as PartitionMaintenanceResult;
+      expect(result.database).toBe(database);
+      expect(result.drained.rows).toBe(0);
+    } finally {
+      await handle.delete();
+    }
   }, 60_000);
 });
