@@ -114,7 +114,7 @@ export async function archiveStream(
 export function assertDigest(
   manifest: Pick<BackupManifest, 'id' | 'sha256' | 'sizeBytes'>,
   tap: HashTap,
-): void {
+): string {
   const digest = tap.digest();
   if (tap.bytes !== manifest.sizeBytes || digest !== manifest.sha256) {
     throw failure(

@@ -8,6 +8,10 @@ import { registerMigrateCommand } from './commands/migrate';
 import { registerMilvusCommand } from './commands/milvus';
 import { registerPartitionsCommand } from './commands/partitions';
 import { dbCommandGroup, registerDbLifecycleCommands } from './commands/db-lifecycle';
+import { registerRestoreCommand } from './commands/restore';
+import { registerVerifyCommand } from './commands/verify';
+import { registerBackupCommand } from './commands/backup';
+import { registerSchedulesCommand } from './commands/schedules';
 
 export function buildProgram(): Command {
   const program = new Command('dbops')
@@ -20,6 +24,10 @@ export function buildProgram(): Command {
   registerMigrateCommand(program);
   registerMilvusCommand(program);
   registerPartitionsCommand(program);
+  registerRestoreCommand(program);
+  registerVerifyCommand(program);
+  registerBackupCommand(program);
+  registerSchedulesCommand(program);
   registerDbLifecycleCommands(dbCommandGroup(program));
   return program;
 }

@@ -3,6 +3,7 @@ import type { Client as TemporalClient } from '@temporalio/client';
 import { pgClientConfig, quoteIdent } from '../../activities/postgres/connection';
 import type { BackupWorkflowResult } from '../../common/backup';
 import type { Config } from '../../src/config';
+import type { backupWorkflow } from '../../workflows/backup';
 
 /** Creates `database` with tables (one partitioned, one bytea, one empty), an extension and a Flyway history. */
 export async function populate(config: Config, database: string, rows = 20_000): Promise<void> {
@@ -87,10 +88,10 @@ export async function takeBackup(
   config: Config,
   database: string,
 ): Promise<BackupWorkflowResult> {
-  return client.workflow.execute('backupWorkflow', {
+  return client.workflow.execute<typeof backupWorkflow>('backupWorkflow', {
     taskQueue: config.temporal.taskQueue,
     workflowId: `test-backup-${database}-${Date.now()}`,
-    args: [{ database, trigger: 'manual', prune: false, verify: false }],
+    args: [{ database, trigger: 'manual', prune: false }],
   });
 }
 

@@ -207,7 +207,8 @@ describe('restore workflow', () => {
         2,
         async (f: string) => {
           const buf = await readFile(f);
-          buf[Math.floor(buf.length / 2)] ^= 0xff;
+          const i = Math.floor(buf.length / 2);
+          buf[i] = buf[i]! ^ 0xff;
           await writeFile(f, buf);
         },
       ],
