@@ -221,7 +221,7 @@ export function registerRestoreCommand(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(
       async (
-        backup: string | undefined,
+        backup: string,
         opts: {
           target?: string;
           database?: string;
