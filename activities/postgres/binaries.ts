@@ -1,6 +1,5 @@
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { FailureType, failure } from '../../common/failures';
 
 export type PgTool = 'pg_dump' | 'pg_restore' | 'psql';
@@ -15,6 +14,8 @@ export interface PgBinaries {
 async function toolVersion(file: string): Promise<{ version: string; major: number } | undefined> {
   try {
     await access(file, constants.X_OK);
+    // execa is ESM-only with import-only dependencies: load it lazily (a static import breaks require()).
+    const { execa } = await import('execa');
     const { stdout } = await execa(file, ['--version'], { timeout: 10_000 });
     const m = /(\d+)(?:\.(\d+))?/.exec(stdout);
     return m ? { version: m[0], major: Number(m[1]) } : undefined;

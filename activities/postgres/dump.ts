@@ -5,7 +5,6 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { Context, CancelledFailure } from '@temporalio/activity';
-import { execa } from 'execa';
 import type { Client } from 'pg';
 import {
   type BackupCompression,
@@ -201,6 +200,8 @@ export function createDumpActivities(deps: DumpDeps) {
         const counting = countRows(client);
         counting.catch(() => undefined);
 
+        // execa is ESM-only: loaded lazily so this CommonJS module can be require()d by the worker.
+        const { execa } = await import('execa');
         const env = pgChildEnv(deps.pg, input.database);
         const pgDumpTail = new StderrTail();
         const startDump = (target: string | undefined, stdout: 'ignore' | NodeJS.WritableStream) => {
