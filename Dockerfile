@@ -24,7 +24,11 @@ RUN npm run build && test -s dist/workflow-bundle.js
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# The Temporal native bridge ships prebuilt binaries for five platforms (~140 MB): keep this one.
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && npm cache clean --force \
+ && find node_modules/@temporalio/core-bridge/releases -mindepth 1 -maxdepth 1 \
+      ! -name "$(uname -m)-unknown-linux-gnu" -exec rm -rf {} +
 
 # ---- runtime ----
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime

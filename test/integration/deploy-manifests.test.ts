@@ -1,0 +1,317 @@
+/* eslint-disable @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return --
+   the objects come from parsed YAML (untyped); the assertions are the type check. */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Client as PgClient } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, REPO_ROOT, SECRET_VARIABLES } from '../../src/config';
+import { stackVars, uniqueSuffix } from '../helpers/stack';
+
+/**
+ * The Kubernetes manifests as a platform team applies them: `kustomize build` of the base and the
+ * example overlays, every object validated offline against the Kubernetes OpenAPI schemas
+ * (kubernetes-validate, strict), the settings checked against dbops' own config schema, and the
+ * optional Flyway Job's generated ConfigMap run with the real Flyway CLI.
+ */
+const run = promisify(execFile);
+const K8S = path.join(REPO_ROOT, 'deploy', 'k8s');
+const CRD_KINDS = new Set(['ServiceMonitor', 'PrometheusRule']);
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [key: string]: unknown;
+}
+type AnyRecord = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+let tools: Record<string, string>;
+let tmp: string;
+const built: Record<string, { file: string; objects: K8sObject[] }> = {};
+
+async function build(name: string, dir: string, extraArgs: string[] = []) {
+  const { stdout } = await run(tools.KUSTOMIZE!, ['build', ...extraArgs, dir], { maxBuffer: 64 << 20 });
+  const file = path.join(tmp, `${name}.yaml`);
+  writeFileSync(file, stdout);
+  // kubernetes-validate brings PyYAML into the tool venv: parse with it (no YAML package in node_modules).
+  const python = path.join(path.dirname(tools.KUBERNETES_VALIDATE!), 'python');
+  const { stdout: json } = await run(
+    python,
+    [
+      '-c',
+      'import json,sys,yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))',
+      file,
+    ],
+    { maxBuffer: 64 << 20 },
+  );
+  built[name] = { file, objects: JSON.parse(json) as K8sObject[] };
+}
+
+async function validate(file: string): Promise<{ code: number; lines: string[] }> {
+  try {
+    const { stdout, stderr } = await run(tools.KUBERNETES_VALIDATE!, ['--strict', file], {
+      maxBuffer: 16 << 20,
+    });
+    return { code: 0, lines: `${stdout}${stderr}`.split('\n').filter(Boolean) };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, lines: `${e.stdout}${e.stderr}`.split('\n').filter(Boolean) };
+  }
+}
+
+function find(name: string, kind: string, objectName: string): AnyRecord {
+  const o = built[name]!.objects.find((x) => x.kind === kind && x.metadata.name.startsWith(objectName));
+  if (!o) throw new Error(`${name}: no ${kind} ${objectName}`);
+  return o;
+}
+
+beforeAll(async () => {
+  const { stdout } = await run(
+    'bash',
+    [path.join(REPO_ROOT, 'deploy/scripts/tools.sh'), 'kustomize', 'validate'],
+    {
+      timeout: 280_000,
+    },
+  );
+  tools = Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('=', 2) as [string, string]),
+  );
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'dbops-deploy-'));
+  await build('base', path.join(K8S, 'base'));
+  await build('example', path.join(K8S, 'overlays/example'));
+  await build('flyway', path.join(K8S, 'overlays/example-flyway'), [
+    '--load-restrictor',
+    'LoadRestrictionsNone',
+  ]);
+}, 300_000);
+
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('kustomize build + offline schema validation', () => {
+  it.each(['base', 'example'])(
+    '%s: every object passes strict Kubernetes schema validation',
+    async (name) => {
+      const { code, lines } = await validate(built[name]!.file);
+      expect(
+        lines.filter((l) => !l.startsWith('INFO')),
+        lines.join('\n'),
+      ).toEqual([]);
+      expect(code).toBe(0);
+      expect(lines.filter((l) => l.includes(' passed for resource '))).toHaveLength(
+        built[name]!.objects.length,
+      );
+    },
+  );
+
+  it('example-flyway: core objects pass; only the Prometheus Operator CRDs lack a core schema', async () => {
+    const { code, lines } = await validate(built.flyway!.file);
+    expect(code, lines.join('\n')).toBe(0);
+    const unknown = lines.filter((l) => !l.startsWith('INFO'));
+    expect(unknown).toHaveLength(2);
+    for (const l of unknown)
+      expect(l).toMatch(/Couldn't find schema for kind (ServiceMonitor|PrometheusRule)/);
+    const core = built.flyway!.objects.filter((o) => !CRD_KINDS.has(o.kind));
+    expect(lines.filter((l) => l.includes(' passed for resource '))).toHaveLength(core.length);
+  });
+
+  it('the validator really rejects a wrong manifest (misspelled field)', async () => {
+    const bad = path.join(tmp, 'bad.yaml');
+    const pdb = { ...find('base', 'PodDisruptionBudget', 'dbops-worker') };
+    pdb.spec = { ...pdb.spec, maxUnavaliable: 1 };
+    writeFileSync(bad, JSON.stringify(pdb));
+    const { code, lines } = await validate(bad);
+    expect(code).not.toBe(0);
+    expect(lines.join('\n')).toContain('maxUnavaliable');
+  });
+});
+
+describe('what the manifests promise', () => {
+  it('the worker Deployment: probes on the real health endpoints, non-root, read-only root, /tmp emptyDir', () => {
+    const dep = find('example', 'Deployment', 'dbops-worker');
+    const config = find('example', 'ConfigMap', 'dbops-config').data as Record<string, string>;
+    const pod = dep.spec.template.spec;
+    const c = pod.containers[0];
+    expect(c.image).toMatch(/^[\w.-]+\/[\w./-]+:[\w.-]+$/); // the overlay replaced the `dbops` placeholder
+    expect(c.args).toEqual(['worker']);
+    const port = Number(config.DBOPS_HTTP_PORT);
+    expect(c.ports).toEqual([{ name: 'http', containerPort: port, protocol: 'TCP' }]);
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
+    expect(c.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    });
+    const tmpMount = c.volumeMounts.find((m: AnyRecord) => m.mountPath === '/tmp');
+    const tmpVolume = pod.volumes.find((v: AnyRecord) => v.name === tmpMount.name);
+    expect(tmpVolume.emptyDir.sizeLimit).toBeTruthy();
+    // Activities get shutdownGraceTime (30 s) and then must see the cancellation and clean up.
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(90);
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(c.resources.requests.memory).toBeTruthy();
+    expect(c.resources.limits.memory).toBeTruthy();
+    expect(find('example', 'ServiceAccount', 'dbops').automountServiceAccountToken).toBe(false);
+
+    const service = find('example', 'Service', 'dbops-worker-metrics');
+    expect(service.spec.selector).toEqual(dep.spec.selector.matchLabels);
+    expect(find('example', 'PodDisruptionBudget', 'dbops-worker').spec.selector).toEqual(dep.spec.selector);
+  });
+
+  it('the one-shot Jobs run `dbops migrate` and `dbops schedules apply` with the same settings', () => {
+    for (const [name, args] of [
+      ['dbops-migrate', ['migrate']],
+      ['dbops-schedules-apply', ['schedules', 'apply']],
+    ] as const) {
+      const job = find('example', 'Job', name);
+      const c = job.spec.template.spec.containers[0];
+      expect(c.args).toEqual(args);
+      expect(c.image).toBe(
+        find('example', 'Deployment', 'dbops-worker').spec.template.spec.containers[0].image,
+      );
+      expect(c.envFrom).toEqual([
+        { configMapRef: { name: 'dbops-config' } },
+        { secretRef: { name: 'dbops-secrets' } },
+      ]);
+      expect(job.spec.template.spec.restartPolicy).toBe('Never');
+      expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+    }
+  });
+
+  it('ConfigMap + Secret are a valid dbops configuration; secrets only in the Secret, placeholders only', () => {
+    for (const name of ['base', 'example']) {
+      const data = find(name, 'ConfigMap', 'dbops-config').data as Record<string, string>;
+      for (const key of Object.keys(data))
+        expect(SECRET_VARIABLES.has(key), `${key} is a secret`).toBe(false);
+    }
+    const config = find('example', 'ConfigMap', 'dbops-config').data as Record<string, string>;
+    const secret = find('example', 'Secret', 'dbops-secrets').stringData as Record<string, string>;
+    for (const [key, value] of Object.entries(secret)) {
+      expect(value === '' || value.includes('REPLACE'), `${key} must be a placeholder`).toBe(true);
+    }
+    expect(Object.keys(secret)).toEqual(
+      expect.arrayContaining([
+        'PGPASSWORD',
+        'AWS_ACCESS_KEY_ID',
+        'AWS_SECRET_ACCESS_KEY',
+        'DBOPS_SLACK_WEBHOOK_URL',
+      ]),
+    );
+    const loaded = loadConfig({ DBOPS_STACK_HOME: path.join(tmp, 'no-stack'), ...config, ...secret });
+    expect(loaded.storage.kind).toBe('s3');
+    expect(loaded.httpPort).toBe(9464);
+    expect(loaded.temporal.namespace).toBe('dbops-prod');
+    expect(loaded.databases).toEqual(['recsys', 'recsys_analytics']);
+  });
+
+  it('the NetworkPolicy allows egress only to DNS, PostgreSQL, Temporal, Milvus and HTTPS', () => {
+    const np = find('example', 'NetworkPolicy', 'dbops');
+    expect(np.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(np.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'dbops' });
+    const ports = (np.spec.egress as AnyRecord[]).flatMap((r) =>
+      r.ports.map((p: AnyRecord) => `${p.protocol}/${p.port}`),
+    );
+    expect(ports.sort()).toEqual(['TCP/19530', 'TCP/443', 'TCP/53', 'TCP/5432', 'TCP/7233', 'UDP/53']);
+    for (const rule of np.spec.egress as AnyRecord[]) expect(rule.to?.length).toBeGreaterThan(0);
+  });
+
+  it('the monitoring component alerts when the newest verified backup is older than 26 h', () => {
+    const rule = find('flyway', 'PrometheusRule', 'dbops');
+    const alerts = (rule.spec.groups as AnyRecord[]).flatMap((g) => g.rules);
+    const age = alerts.find((a: AnyRecord) => a.alert === 'DbopsNewestVerifiedBackupTooOld');
+    expect(age.expr).toContain('dbops_backup_newest_verified_age_seconds');
+    expect(age.expr).toContain('> 26 * 3600');
+    const monitor = find('flyway', 'ServiceMonitor', 'dbops-worker');
+    expect(monitor.spec.endpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });
+    // The ServiceMonitor selects the metrics Service by its labels.
+    expect(find('flyway', 'Service', 'dbops-worker-metrics').metadata.labels).toMatchObject(
+      monitor.spec.selector.matchLabels,
+    );
+  });
+});
+
+describe('the optional Flyway Job', () => {
+  it('its ConfigMap holds exactly the files of migrations/ (keep components/flyway in sync)', () => {
+    const cm = find('flyway', 'ConfigMap', 'dbops-flyway-migrations');
+    const files = readdirSync(path.join(REPO_ROOT, 'migrations')).sort();
+    expect(Object.keys(cm.data as object).sort(), 'list every migrations/ file in components/flyway').toEqual(
+      files,
+    );
+    for (const f of files)
+      expect(cm.data[f]).toBe(readFileSync(path.join(REPO_ROOT, 'migrations', f), 'utf8'));
+    expect(built.flyway!.objects.some((o) => o.kind === 'Job' && o.metadata.name === 'dbops-migrate')).toBe(
+      false,
+    );
+  });
+
+  it('runs with the real Flyway CLI exactly as the Job does and migrates a fresh database', async () => {
+    const job = find('flyway', 'Job', 'dbops-flyway-migrate');
+    const c = job.spec.template.spec.containers[0];
+    expect(c.image).toBe('flyway/flyway:10.22.0');
+    const mount = c.volumeMounts.find((m: AnyRecord) => m.name === 'migrations');
+    expect(mount.mountPath).toBe(c.workingDir);
+
+    // The mounted ConfigMap, as files in the Job's working directory.
+    const cm = find('flyway', 'ConfigMap', 'dbops-flyway-migrations');
+    const workdir = mkdtempSync(path.join(tmp, 'flyway-'));
+    for (const [file, content] of Object.entries(cm.data as Record<string, string>)) {
+      writeFileSync(path.join(workdir, file), content);
+    }
+    const vars = stackVars();
+    const database = `t_deploy_${uniqueSuffix()}`;
+    const podEnv: Record<string, string> = {
+      PGHOST: vars.PGHOST!,
+      PGPORT: vars.PGPORT!,
+      PGDATABASE: database,
+      PGUSER: vars.PGUSER!,
+      PGSSLMODE: 'disable',
+    };
+    const expand = (v: string) => v.replace(/\$\((\w+)\)/g, (_, n: string) => podEnv[n] ?? `$(${n})`);
+    const flywayEnv: Record<string, string> = { FLYWAY_PASSWORD: '' };
+    for (const e of c.env as AnyRecord[])
+      if (typeof e.value === 'string') flywayEnv[e.name] = expand(e.value);
+    expect(flywayEnv.FLYWAY_URL).toBe(
+      `jdbc:postgresql://${vars.PGHOST}:${vars.PGPORT}/${database}?sslmode=disable`,
+    );
+
+    const admin = new PgClient({
+      host: vars.PGHOST,
+      port: Number(vars.PGPORT),
+      user: vars.PGUSER,
+      database: 'postgres',
+    });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE DATABASE ${database}`);
+      const { FLYWAY_URL, FLYWAY_USER, FLYWAY_PASSWORD } = flywayEnv;
+      await run(vars.DBOPS_FLYWAY!, c.args as string[], {
+        cwd: workdir,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, FLYWAY_URL, FLYWAY_USER, FLYWAY_PASSWORD },
+        timeout: 120_000,
+      });
+      const db = new PgClient({ host: vars.PGHOST, port: Number(vars.PGPORT), user: vars.PGUSER, database });
+      await db.connect();
+      try {
+        const { rows } = await db.query<{ version: string }>(
+          'SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL ORDER BY installed_rank',
+        );
+        const versions = Object.keys(cm.data as object)
+          .filter((f) => /^V.*\.sql$/.test(f))
+          .map((f) => /^V([^_]+)__/.exec(f)![1]);
+        expect(rows.map((r) => r.version)).toEqual(versions.sort());
+      } finally {
+        await db.end();
+      }
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await admin.end();
+    }
+  }, 150_000);
+});
