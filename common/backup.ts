@@ -171,10 +171,15 @@ export interface BackupEntry {
 
 /**
  * A backup that counts: complete (manifest written after the integrity check) and not failed by
- * a test restore. Extend here when verification becomes mandatory.
+ * a test restore. Once verification is in use for a database (`all`, its entries, holds a backup
+ * that passed), only verified backups count: retention's newest good backup is then the newest
+ * verified one, never an unproven newer backup. The optional arguments match Array#filter, so
+ * `entries.filter(isGoodBackup)` applies the rule to one database's entries.
  */
-export function isGoodBackup(entry: BackupEntry): boolean {
-  return entry.complete && entry.verification?.status !== 'failed';
+export function isGoodBackup(entry: BackupEntry, _index?: number, all?: readonly BackupEntry[]): boolean {
+  if (!entry.complete || entry.verification?.status === 'failed') return false;
+  const verificationInUse = all?.some((e) => e.complete && e.verification?.status === 'passed') ?? false;
+  return !verificationInUse || entry.verification?.status === 'passed';
 }
 
 export function backupStatus(
