@@ -5,6 +5,7 @@ import { registerConfigCommand } from './commands/config';
 import { registerWorkerCommand } from './commands/worker';
 import { registerDoctorCommand } from './commands/doctor';
 import { registerMigrateCommand } from './commands/migrate';
+import { registerDbCommand } from './commands/db';
 import { registerMilvusCommand } from './commands/milvus';
 import { registerPartitionsCommand } from './commands/partitions';
 import { dbCommandGroup, registerDbLifecycleCommands } from './commands/db-lifecycle';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerWorkerCommand(program);
   registerDoctorCommand(program);
   registerMigrateCommand(program);
+  registerDbCommand(program);
   registerMilvusCommand(program);
   registerPartitionsCommand(program);
   registerRestoreCommand(program);

@@ -1,0 +1,222 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Client } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { failure, FailureType } from '../../../common/failures';
+import { quoteIdent, withPg, type PgConnectionSettings } from '../connection';
+import { DERIVED_TABLES_SQL } from './derived';
+import {
+  behaviorRows,
+  impressionRows,
+  itemEmbeddingRows,
+  itemRows,
+  recommendationItemRows,
+  recommendationListRows,
+  userEmbeddingRows,
+  userRows,
+  type TableRows,
+} from './rows';
+import { planSeed, World, type SeedPlan } from './world';
+
+export interface SeedOptions {
+  readonly scale: number;
+  readonly seed: number;
+  readonly months: number;
+  /** Fixes "now" (tests); default the current time. */
+  readonly now?: Date;
+  readonly onProgress?: (p: SeedProgress) => void;
+}
+
+export interface SeedProgress {
+  readonly table: string;
+  readonly rows: number;
+  /** Rows of all tables, done and planned. */
+  readonly doneRows: number;
+  readonly totalRows: number;
+}
+
+export interface SeedResult {
+  readonly database: string;
+  readonly plan: SeedPlan;
+  readonly rows: Record<string, number>;
+  readonly totalRows: number;
+  readonly copyMs: number;
+  /** Time per table (COPY, or the derived-table SQL). */
+  readonly tableMs: Record<string, number>;
+  readonly totalMs: number;
+  readonly rowsPerSecond: number;
+  readonly databaseBytes: number;
+}
+
+const REQUIRED_TABLES = [
+  'users',
+  'items',
+  'user_behaviors',
+  'recommendation_lists',
+  'item_embeddings',
+  'user_embeddings',
+];
+const CHUNK_LINES = 2000;
+
+export function validateSeedOptions(o: { scale: number; seed: number; months: number }): void {
+  if (!Number.isFinite(o.scale) || o.scale <= 0 || o.scale > 100) {
+    throw failure(
+      FailureType.InvalidInput,
+      `--scale ${o.scale} must be a number > 0 and <= 100 (1 = 100k users, 5M behaviors)`,
+    );
+  }
+  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 2 ** 31) {
+    throw failure(FailureType.InvalidInput, `--seed ${o.seed} must be an integer 0..2147483648`);
+  }
+  if (!Number.isInteger(o.months) || o.months < 1 || o.months > 60) {
+    throw failure(FailureType.InvalidInput, `--months ${o.months} must be an integer 1..60`);
+  }
+}
+
+async function assertReady(c: Client, database: string): Promise<void> {
+  for (const table of REQUIRED_TABLES) {
+    const r = await c.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [table]);
+    if (!r.rows[0]?.t) {
+      throw failure(
+        FailureType.Misconfigured,
+        `database ${database} is not migrated (no table ${table}): run \`dbops migrate --database ${database}\` first`,
+      );
+    }
+  }
+  const n = await c.query<{ n: number }>(
+    'SELECT (SELECT count(*) FROM (SELECT 1 FROM users LIMIT 1) u)::int + (SELECT count(*) FROM (SELECT 1 FROM items LIMIT 1) i)::int AS n',
+  );
+  if ((n.rows[0]?.n ?? 0) > 0) {
+    throw failure(
+      FailureType.Refused,
+      `database ${database} already has users or items: seed only a freshly migrated, empty database (drop and recreate it, or choose another --database)`,
+    );
+  }
+}
+
+/**
+ * HNSW/IVFFlat indexes cost milliseconds per inserted row but build in bulk far faster: drop them
+ * for the load and return their exact definitions to recreate (same transaction).
+ */
+async function dropAnnIndexes(c: Client, table: string): Promise<string[]> {
+  const r = await c.query<{ name: string; def: string }>(
+    `SELECT indexname AS name, indexdef AS def FROM pg_indexes
+      WHERE schemaname = current_schema() AND tablename = $1 AND indexdef ~ 'USING (hnsw|ivfflat)'`,
+    [table],
+  );
+  for (const row of r.rows) await c.query(`DROP INDEX ${quoteIdent(row.name)}`);
+  if (r.rows.length) await c.query("SET LOCAL maintenance_work_mem = '256MB'");
+  return r.rows.map((row) => row.def);
+}
+
+/** Streams one table's rows into COPY in chunks (backpressure via pipeline). */
+async function copyTable(c: Client, rows: TableRows, onRows: (n: number) => void): Promise<void> {
+  function* chunks() {
+    let buf: string[] = [];
+    for (const line of rows.lines()) {
+      buf.push(line);
+      if (buf.length === CHUNK_LINES) {
+        yield buf.join('');
+        onRows(buf.length);
+        buf = [];
+      }
+    }
+    if (buf.length) {
+      yield buf.join('');
+      onRows(buf.length);
+    }
+  }
+  const sql = `COPY ${rows.table} (${rows.columns.join(', ')}) FROM STDIN`;
+  await pipeline(Readable.from(chunks(), { objectMode: false }), c.query(copyFrom(sql)));
+}
+
+/**
+ * Fills an empty, migrated database with deterministic synthetic data in one transaction:
+ * nothing is left half-written if it fails. Behaviors land in real monthly partitions
+ * (created first), derived tables are computed from them in SQL.
+ */
+export async function seedDatabase(
+  pg: PgConnectionSettings,
+  database: string,
+  opts: SeedOptions,
+): Promise<SeedResult> {
+  validateSeedOptions(opts);
+  const started = Date.now();
+  const world = new World(planSeed(opts));
+  const { plan } = world;
+  const tables = [
+    userRows(world),
+    itemRows(world),
+    behaviorRows(world),
+    itemEmbeddingRows(world),
+    userEmbeddingRows(world),
+    recommendationListRows(world),
+    recommendationItemRows(world),
+    impressionRows(world),
+  ];
+  const derivedRows = plan.users + plan.items; // user_profiles + item_stats
+  const totalRows = tables.reduce((s, t) => s + t.total, 0) + derivedRows;
+  const counts: Record<string, number> = {};
+  const tableMs: Record<string, number> = {};
+  let done = 0;
+  let copyMs = 0;
+
+  await withPg(pg, database, async (c) => {
+    await assertReady(c, database);
+    const superuser = (
+      await c.query<{ s: boolean }>('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user')
+    ).rows[0]?.s;
+    await c.query('BEGIN');
+    try {
+      // The generator keeps references consistent; skipping per-row FK triggers doubles COPY speed.
+      if (superuser) await c.query('SET LOCAL session_replication_role = replica');
+      await c.query('SET LOCAL synchronous_commit = off');
+      await c.query(
+        "SELECT count(*) FROM ensure_behavior_partitions(($1::timestamptz AT TIME ZONE 'UTC')::date, $2)",
+        [new Date(plan.windowStartMs).toISOString(), plan.months],
+      );
+      const copyStarted = Date.now();
+      for (const t of tables) {
+        counts[t.table] = 0;
+        const tableStarted = Date.now();
+        const rebuild = await dropAnnIndexes(c, t.table);
+        await copyTable(c, t, (n) => {
+          counts[t.table]! += n;
+          done += n;
+          opts.onProgress?.({ table: t.table, rows: counts[t.table]!, doneRows: done, totalRows });
+        });
+        for (const def of rebuild) await c.query(def);
+        tableMs[t.table] = Date.now() - tableStarted;
+      }
+      copyMs = Date.now() - copyStarted;
+      opts.onProgress?.({ table: 'item_stats, user_profiles', rows: 0, doneRows: done, totalRows });
+      const derivedStarted = Date.now();
+      for (const sql of DERIVED_TABLES_SQL) await c.query(sql);
+      tableMs['item_stats, user_profiles'] = Date.now() - derivedStarted;
+      counts.item_stats = plan.items;
+      counts.user_profiles = plan.users;
+      done += derivedRows;
+      opts.onProgress?.({ table: 'item_stats, user_profiles', rows: derivedRows, doneRows: done, totalRows });
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    await c.query('ANALYZE');
+  });
+  const size = await withPg(pg, database, (c) =>
+    c.query<{ b: string }>('SELECT pg_database_size(current_database())::text AS b'),
+  );
+  const totalMs = Date.now() - started;
+  return {
+    database,
+    plan,
+    rows: counts,
+    totalRows,
+    copyMs,
+    tableMs,
+    totalMs,
+    rowsPerSecond: Math.round(totalRows / (totalMs / 1000)),
+    databaseBytes: Number(size.rows[0]?.b ?? 0),
+  };
+}

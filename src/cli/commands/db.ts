@@ -1,0 +1,87 @@
+import { SingleBar, Presets } from 'cli-progress';
+import type { Command } from 'commander';
+import { seedDatabase, validateSeedOptions, type SeedResult } from '../../../activities/postgres/seed/seed';
+import { failure, FailureType } from '../../../common/failures';
+import { getConfig } from '../../config';
+import { humanBytes, humanDuration, printJson, printTable } from '../output';
+import { databaseOption } from './partitions';
+
+/** The `db` command group (init and cleanup are added to it elsewhere); here: `db seed`. */
+export function registerDbCommand(program: Command): Command {
+  const db =
+    program.commands.find((c) => c.name() === 'db') ??
+    program.command('db').description('Database lifecycle: init, seed, cleanup');
+  registerSeedCommand(db);
+  return db;
+}
+
+function numberOption(name: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) {
+    throw failure(FailureType.InvalidInput, `--${name} "${value}" is not a number`);
+  }
+  return n;
+}
+
+export function registerSeedCommand(db: Command): void {
+  db.command('seed')
+    .description(
+      'fill an empty, migrated database with deterministic synthetic data (scale 1 ≈ 100k users, 50k items, 5M behaviors, ~2 GB)',
+    )
+    .requiredOption('--scale <n>', 'size factor, fractions allowed (0.01 = 1k users, 50k behaviors)')
+    .option('--seed <n>', 'PRNG seed: the same seed gives the same data', '42')
+    .option('--months <n>', 'months of behavior history, ending now', '12')
+    .option('--database <name>', 'database to seed (default PGDATABASE)')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (opts: { scale: string; seed: string; months: string; database?: string; json?: boolean }) => {
+        const config = getConfig();
+        const database = databaseOption(config, opts.database);
+        const input = {
+          scale: numberOption('scale', opts.scale),
+          seed: numberOption('seed', opts.seed),
+          months: numberOption('months', opts.months),
+        };
+        validateSeedOptions(input);
+        const bar =
+          opts.json || !process.stderr.isTTY
+            ? undefined
+            : new SingleBar(
+                {
+                  format: 'seeding {bar} {percentage}% | {value}/{total} rows | {table}',
+                  stream: process.stderr,
+                },
+                Presets.shades_classic,
+              );
+        let started = false;
+        const result = await seedDatabase(config.pg, database, {
+          ...input,
+          onProgress: (p) => {
+            if (!bar) return;
+            if (!started) {
+              bar.start(p.totalRows, 0, { table: p.table });
+              started = true;
+            }
+            bar.update(p.doneRows, { table: p.table });
+          },
+        }).finally(() => bar?.stop());
+        if (opts.json) printJson(result);
+        else printSeedResult(result);
+      },
+    );
+}
+
+function printSeedResult(r: SeedResult): void {
+  printTable(
+    ['table', 'rows', 'time'],
+    Object.entries(r.rows).map(([table, rows]) => [
+      table,
+      rows,
+      humanDuration(r.tableMs[table] ?? r.tableMs['item_stats, user_profiles'] ?? 0),
+    ]),
+  );
+  process.stdout.write(
+    `seeded database ${r.database}: ${r.totalRows} rows in ${humanDuration(r.totalMs)} (${r.rowsPerSecond} rows/s), ` +
+      `database size ${humanBytes(r.databaseBytes)}, seed ${r.plan.seed}, scale ${r.plan.scale}, ${r.plan.months} months\n`,
+  );
+}

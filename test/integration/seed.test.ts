@@ -1,0 +1,142 @@
+import type { Client } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withPg } from '../../activities/postgres/connection';
+import { migratorOptions } from '../../activities/postgres/migrate';
+import { migrate } from '../../activities/postgres/migrations/migrator';
+import { seedDatabase, type SeedResult } from '../../activities/postgres/seed/seed';
+import { failureTypeOf } from '../../common/failures';
+import { testConfig, uniqueSuffix } from '../helpers/stack';
+
+const suffix = uniqueSuffix();
+const config = testConfig();
+const [dbA, dbB, dbEmpty] = ['a', 'b', 'bare'].map((t) => `t_seed_${t}_${suffix}`) as [
+  string,
+  string,
+  string,
+];
+const admin = <T>(fn: (c: Client) => Promise<T>) => withPg(config.pg, 'postgres', fn);
+const now = new Date();
+const seedOpts = { scale: 0.002, seed: 7, months: 6, now };
+let result: SeedResult;
+
+/** An order-independent digest of a table's content. */
+async function digest(database: string, sql: string): Promise<string> {
+  return withPg(config.pg, database, async (c) => {
+    const r = await c.query<{ d: string }>(
+      `SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) AS d FROM (${sql}) x`,
+    );
+    return r.rows[0]!.d;
+  });
+}
+
+beforeAll(async () => {
+  for (const db of [dbA, dbB, dbEmpty]) await admin((c) => c.query(`CREATE DATABASE ${db}`));
+  for (const db of [dbA, dbB])
+    await migrate(migratorOptions({ pg: config.pg, migrations: config.migrations }, db));
+  result = await seedDatabase(config.pg, dbA, seedOpts);
+  await seedDatabase(config.pg, dbB, seedOpts);
+});
+
+afterAll(async () => {
+  for (const db of [dbA, dbB, dbEmpty])
+    await admin((c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
+});
+
+describe('dbops db seed', () => {
+  it('loads the expected row counts', async () => {
+    expect(result.plan).toMatchObject({ users: 200, items: 100, behaviors: 10_000, recommendationLists: 40 });
+    const counts = await withPg(config.pg, dbA, async (c) => {
+      const r = await c.query<Record<string, number>>(
+        `SELECT (SELECT count(*) FROM users)::int AS users, (SELECT count(*) FROM items)::int AS items,
+                (SELECT count(*) FROM user_behaviors)::int AS behaviors, (SELECT count(*) FROM item_stats)::int AS stats,
+                (SELECT count(*) FROM user_profiles)::int AS profiles, (SELECT count(*) FROM item_embeddings)::int AS item_emb,
+                (SELECT count(*) FROM user_embeddings)::int AS user_emb, (SELECT count(*) FROM recommendation_lists)::int AS lists,
+                (SELECT count(*) FROM recommendation_items)::int AS rec_items,
+                (SELECT count(DISTINCT action) FROM user_behaviors)::int AS actions,
+                (SELECT count(DISTINCT type) FROM items)::int AS types`,
+      );
+      return r.rows[0];
+    });
+    expect(counts).toEqual({
+      users: 200,
+      items: 100,
+      behaviors: 10_000,
+      stats: 100,
+      profiles: 200,
+      item_emb: 100,
+      user_emb: 200,
+      lists: 40,
+      rec_items: 800,
+      actions: 7,
+      types: 4,
+    });
+    expect(result.rows.user_behaviors).toBe(10_000);
+  });
+
+  it('puts every behavior in a real monthly partition, none in DEFAULT', async () => {
+    const r = await withPg(config.pg, dbA, (c) =>
+      c.query<{ part: string; n: number }>(
+        `SELECT tableoid::regclass::text AS part, count(*)::int AS n FROM user_behaviors GROUP BY 1 ORDER BY 1`,
+      ),
+    );
+    expect(r.rows.some((row) => row.part === 'user_behaviors_default')).toBe(false);
+    expect(r.rows.length).toBeGreaterThanOrEqual(5);
+    expect(r.rows.every((row) => /^user_behaviors_\d{4}_\d{2}$/.test(row.part))).toBe(true);
+  });
+
+  it('item_stats and user_profiles agree with the behaviors', async () => {
+    const mismatches = await withPg(config.pg, dbA, async (c) => {
+      const s = await c.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM item_stats s
+          WHERE s.view_count <> (SELECT count(*) FROM user_behaviors b WHERE b.item_id = s.item_id AND action = 'view')
+             OR s.rating_count <> (SELECT count(*) FROM user_behaviors b WHERE b.item_id = s.item_id AND action = 'rating')
+             OR s.avg_rating <> coalesce((SELECT round(avg(value), 2) FROM user_behaviors b WHERE b.item_id = s.item_id AND action = 'rating'), 0)`,
+      );
+      const p = await c.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM user_profiles p
+          WHERE p.total_actions <> (SELECT count(*) FROM user_behaviors b WHERE b.user_id = p.user_id)
+             OR p.last_active IS DISTINCT FROM (SELECT max(created_at) FROM user_behaviors b WHERE b.user_id = p.user_id)
+             OR length(p.profile_vector) < 1024`,
+      );
+      return { stats: s.rows[0]!.n, profiles: p.rows[0]!.n };
+    });
+    expect(mismatches).toEqual({ stats: 0, profiles: 0 });
+  });
+
+  it('embeddings are unit vectors and nearest neighbours share a category', async () => {
+    const r = await withPg(config.pg, dbA, (c) =>
+      c.query<{ max_dev: number; same: string }>(
+        `SELECT (SELECT max(abs(vector_norm(embedding) - 1)) FROM item_embeddings) AS max_dev,
+                (SELECT avg((i.category = n.category)::int)::text FROM items i
+                   CROSS JOIN LATERAL (SELECT i2.category FROM item_embeddings e2 JOIN items i2 ON i2.id = e2.item_id
+                                        WHERE e2.item_id <> i.id
+                                        ORDER BY e2.embedding <=> (SELECT embedding FROM item_embeddings WHERE item_id = i.id) LIMIT 1) n) AS same`,
+      ),
+    );
+    expect(r.rows[0]!.max_dev).toBeLessThan(1e-3);
+    expect(Number(r.rows[0]!.same)).toBeGreaterThan(0.9);
+  });
+
+  it('the same seed gives the same data', async () => {
+    for (const sql of [
+      'SELECT id, email, age, status, created_at FROM users',
+      'SELECT id, user_id, item_id, action, value, session_id, created_at FROM user_behaviors',
+      'SELECT item_id, view_count, click_count, like_count, share_count, avg_rating, rating_count FROM item_stats',
+      'SELECT user_id, total_actions, preferred_types, preferred_categories, active_hours, last_active FROM user_profiles',
+      'SELECT item_id, embedding FROM item_embeddings',
+      'SELECT list_id, rank, item_id, score FROM recommendation_items',
+    ]) {
+      expect(await digest(dbA, sql), sql).toBe(await digest(dbB, sql));
+    }
+  });
+
+  it('refuses an unmigrated database and a non-empty one, and bad options', async () => {
+    const bare = await seedDatabase(config.pg, dbEmpty, seedOpts).catch((e: unknown) => e);
+    expect(failureTypeOf(bare)).toBe('Misconfigured');
+    expect(String(bare)).toMatch(/dbops migrate --database t_seed_bare_/);
+    const again = await seedDatabase(config.pg, dbA, seedOpts).catch((e: unknown) => e);
+    expect(failureTypeOf(again)).toBe('Refused');
+    const bad = await seedDatabase(config.pg, dbA, { ...seedOpts, scale: -1 }).catch((e: unknown) => e);
+    expect(failureTypeOf(bad)).toBe('InvalidInput');
+  });
+});
