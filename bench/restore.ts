@@ -1,0 +1,167 @@
+/**
+ * Restore benchmark (not a test): on one ~2 GB seed-shaped database, in one run, times
+ *   - the spec's way: `gunzip -c dump.sql.gz | psql` into a fresh database (the dump is made first, untimed)
+ *   - `pg_restore -j 2` alone of a custom archive (already decompressed, into a fresh database)
+ *   - dbops restore end to end, from the approval to the result: download + SHA-256 + decompress,
+ *     pg_restore -j into the shadow, verify against the manifest, cut-over, ANALYZE
+ * and prints medians, the cut-over window, the worker's peak RSS and the ratios against the goals.
+ *
+ *   npx tsx bench/restore.ts [--db bench_restore] [--runs 1] [--prepare]
+ * Run it in the background: `nohup npx tsx bench/restore.ts > bench/out/restore.txt 2>&1 &`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { BackupWorkflowResult } from '../common/backup';
+import type { RestoreStatus } from '../common/restore';
+import { startRestore } from '../src/cli/commands/restore';
+import { connectClient } from '../src/temporal';
+import { stackVars, testConfig, uniqueSuffix } from '../test/helpers/stack';
+import { restoreApprovalUpdate, restoreStatusQuery } from '../workflows/restore-messages';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
+};
+const DB = opt('db', 'bench_restore');
+const RUNS = Number(opt('runs', '1'));
+const suffix = uniqueSuffix();
+const vars = stackVars();
+const bin = (tool: string) => path.join(vars.DBOPS_PG_BIN_DIR!, tool);
+const pgEnv = { PATH: process.env.PATH!, PGHOST: vars.PGHOST!, PGPORT: vars.PGPORT!, PGUSER: vars.PGUSER!, PGDATABASE: 'postgres' };
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const secs = (ms: number) => (ms / 1000).toFixed(1);
+
+function sh(script: string): number {
+  const t = performance.now();
+  const r = spawnSync('bash', ['-o', 'pipefail', '-c', script], { env: pgEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`failed: ${script}`);
+  return performance.now() - t;
+}
+const q = (sql: string) => spawnSync(bin('psql'), ['-XAtc', sql], { env: pgEnv, encoding: 'utf8' }).stdout.trim();
+
+function prepare(): void {
+  const seed = spawnSync('npm', ['run', '-s', 'dbops', '--', 'db', 'seed', '--help'], { encoding: 'utf8' });
+  if (seed.status === 0 && /seed/.test(seed.stdout)) {
+    sh(`npm run -s dbops -- db seed --scale 1 --database ${DB}`);
+  } else {
+    console.log('dbops db seed not available: generating the seed-shaped database with bench/backup-seed.sql');
+    sh(`${bin('dropdb')} --if-exists ${DB} && ${bin('createdb')} ${DB} && PGDATABASE=${DB} ${bin('psql')} -q -v ON_ERROR_STOP=1 -f bench/backup-seed.sql`);
+  }
+}
+
+async function startWorker(env: Record<string, string>): Promise<{ child: ChildProcess; peakRssKb(): Promise<number>; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
+    env: { ...process.env, ...env, DBOPS_WORKFLOW_BUNDLE: 'off' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      log += d.toString();
+      if (log.includes('polling task queue')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${log}`)));
+  });
+  return {
+    child,
+    async peakRssKb() {
+      return Number(/VmHWM:\s+(\d+)/.exec(await readFile(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+async function main() {
+  if (args.includes('--prepare') || q(`SELECT 1 FROM pg_database WHERE datname = '${DB}'`) !== '1') prepare();
+  const size = Number(q(`SELECT pg_database_size('${DB}')`));
+  console.log(`database ${DB}: ${(size / 1e9).toFixed(2)} GB; runs: ${RUNS}; cores: ${os.cpus().length}`);
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'bench-restore-'));
+  const env: Record<string, string> = {
+    ...(vars),
+    DBOPS_TASK_QUEUE: `bench-restore-${suffix}`,
+    DBOPS_BACKUP_DIR: path.join(tmp, 'store'),
+    DBOPS_DATABASES: DB,
+    DBOPS_RESTORE_JOBS: opt('jobs', '2'),
+  };
+  const config = testConfig(env);
+  const worker = await startWorker(env);
+  const { client, connection } = await connectClient(config);
+  const target = `${DB}_target`;
+  const scratch = `${DB}_baseline`;
+  const times = { spec: [] as number[], pgRestore: [] as number[], dbops: [] as number[], check: [] as number[] };
+  const cutovers: number[] = [];
+  try {
+    // Inputs, untimed: the dbops backup, the spec's gzip dump, the decompressed custom archive.
+    const backup: BackupWorkflowResult = await client.workflow.execute('backupWorkflow', {
+      taskQueue: config.temporal.taskQueue,
+      workflowId: `bench-restore-backup-${suffix}`,
+      args: [{ database: DB, trigger: 'manual', prune: false }],
+    });
+    console.log(`backup ${backup.backupId}: ${(backup.sizeBytes / 1e6).toFixed(0)} MB`);
+    sh(`PGDATABASE=${DB} ${bin('pg_dump')} -Fp --no-owner --no-privileges | gzip -6 > ${tmp}/spec.sql.gz`);
+    sh(`zstd -d -q -o ${tmp}/dump.pgcustom ${path.join(tmp, 'store', DB, backup.backupId, 'dump.pgcustom.zst')}`);
+
+    for (let i = 0; i < RUNS; i++) {
+      sh(`${bin('dropdb')} --if-exists ${scratch} && ${bin('createdb')} ${scratch}`);
+      times.spec.push(sh(`gunzip -c ${tmp}/spec.sql.gz | PGDATABASE=${scratch} ${bin('psql')} -q -X -o /dev/null`));
+      sh(`${bin('dropdb')} --if-exists ${scratch} && ${bin('createdb')} ${scratch}`);
+      times.pgRestore.push(sh(`${bin('pg_restore')} -j 2 -d ${scratch} ${tmp}/dump.pgcustom`));
+      sh(`${bin('dropdb')} --if-exists ${scratch}`);
+
+      // dbops: the target exists (a small live database), so the cut-over really swaps.
+      sh(`${bin('dropdb')} --if-exists --force ${target} && ${bin('createdb')} ${target}`);
+      const t0 = performance.now();
+      const handle = await startRestore(client, config, {
+        backup: backup.backupId,
+        target,
+        requestedBy: 'bench',
+        now: new Date(Date.UTC(2030, 0, 1, 0, 0, i)),
+      });
+      let s: RestoreStatus;
+      for (;;) {
+        s = await handle.query(restoreStatusQuery);
+        if (s.phase === 'awaiting-approval') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      times.check.push(performance.now() - t0);
+      const t1 = performance.now();
+      await handle.executeUpdate(restoreApprovalUpdate, { args: [{ decision: 'approve', by: 'bench-approver', planHash: s.planHash! }] });
+      const r = (await handle.result());
+      times.dbops.push(performance.now() - t1);
+      cutovers.push(r.cutoverMs ?? NaN);
+      for (const d of q(`SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '${target}%'`).split(' ').filter(Boolean)) {
+        sh(`${bin('dropdb')} --if-exists --force ${d}`);
+      }
+    }
+    const rss = (await worker.peakRssKb()) / 1024;
+    const spec = median(times.spec);
+    const pgr = median(times.pgRestore);
+    const dbops = median(times.dbops);
+    console.log('\n| method | median s |');
+    console.log('|---|---|');
+    console.log(`| spec's way: gunzip -c | psql (fresh db) | ${secs(spec)} |`);
+    console.log(`| pg_restore -j 2 alone (decompressed custom archive) | ${secs(pgr)} |`);
+    console.log(`| dbops restore, approval → result (download+sha256, pg_restore -j ${env.DBOPS_RESTORE_JOBS}, verify, cut-over, ANALYZE) | ${secs(dbops)} |`);
+    console.log(`| dbops pre-approval check (resolve, full archive check, plan) | ${secs(median(times.check))} |`);
+    console.log(`\nspeed-up vs the spec's way: ${(spec / dbops).toFixed(2)}× (goal ≥ 2×)`);
+    console.log(`dbops vs pg_restore -j 2 alone: ${(dbops / pgr).toFixed(2)}× the time`);
+    console.log(`cut-over window: median ${median(cutovers)} ms (goal ≤ 2000 ms)`);
+    console.log(`worker peak RSS: ${rss.toFixed(0)} MB (goal ≤ 200 MB)`);
+  } finally {
+    await connection.close();
+    await worker.stop();
+    sh(`${bin('dropdb')} --if-exists --force ${scratch}`);
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+void main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
