@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import type { Config } from '../config';
+import { withMilvus } from '../../activities/milvus/client';
 import { resolvePgBinaries } from '../../activities/postgres/binaries';
 import { serverMajorVersion, withPg } from '../../activities/postgres/connection';
 import { withClient } from '../temporal';
@@ -33,7 +33,9 @@ type Check = {
   hint: (ctx: CheckContext) => string;
 };
 
-const TIMEOUT_MS = 8000;
+/** Per-check deadline; the clients' own timeouts are shorter so they fail (and clean up) first. */
+const TIMEOUT_MS = 20_000;
+const CLIENT_TIMEOUT_MS = 12_000;
 
 function withTimeout<T>(promise: Promise<T>, what: string, ms = TIMEOUT_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -127,25 +129,11 @@ const checks: Check[] = [
     name: 'milvus',
     required: true,
     async run({ config }) {
-      const client = new MilvusClient({
-        address: config.milvus.address,
-        token: config.milvus.token,
-        timeout: TIMEOUT_MS,
-        logLevel: 'error',
-      });
-      try {
-        const health = await client.checkHealth();
+      const { address, token } = config.milvus;
+      return withMilvus({ address, token, timeoutMs: CLIENT_TIMEOUT_MS }, async (client) => {
         const version = await client.getVersion();
-        if (!health.isHealthy) {
-          return {
-            status: 'fail',
-            detail: `${config.milvus.address}: unhealthy (${health.reasons.join('; ')})`,
-          };
-        }
-        return { detail: `${config.milvus.address}: Milvus ${version.version}` };
-      } finally {
-        client.closeConnection();
-      }
+        return { detail: `${address}: Milvus ${version.version}` };
+      });
     },
     hint: ({ config }) =>
       `start Milvus (npm run stack -- up) or set DBOPS_MILVUS_ADDRESS (now ${config.milvus.address})`,
