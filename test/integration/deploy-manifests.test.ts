@@ -313,5 +313,5 @@ describe('the optional Flyway Job', () => {
       await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await admin.end();
     }
-  }, 150_000);
+  }, 240_000);
 });
