@@ -24,9 +24,10 @@ CREATE INDEX IF NOT EXISTS idx_behaviors_rec_list ON ONLY user_behaviors (recomm
     WHERE recommendation_list_id IS NOT NULL;
 
 -- Partition names depend on when V002 ran, so step 2 cannot be static SQL, and CONCURRENTLY
--- cannot run inside a DO block. Each partition's build is its own short statement inside the
--- loop and locks only that partition (SHARE: reads continue, writes to that month wait);
--- past months take no writes, and the current month is the only one that waits.
+-- cannot run inside a DO block. Each partition's build locks only that partition (SHARE: reads
+-- continue, writes to that month wait) and is committed at once (COMMIT inside DO works because
+-- this script runs outside a transaction), so no lock outlives its own partition's build; past
+-- months take no writes, and the current month is the only one that waits.
 DO $$
 DECLARE
     part RECORD;
@@ -59,6 +60,7 @@ BEGIN
                            child_index, part.nspname, part.relname, spec.columns, spec.predicate);
             EXECUTE format('ALTER INDEX %I.%I ATTACH PARTITION %I.%I',
                            part.nspname, spec.parent_index, part.nspname, child_index);
+            COMMIT;
         END LOOP;
     END LOOP;
 END;

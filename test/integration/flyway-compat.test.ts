@@ -62,9 +62,6 @@ describe('compatibility with the Flyway 10.22.0 CLI', () => {
     const r = await flyway(byDbops, 'validate');
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Successfully validated 5 migrations/);
-    const again = await flyway(byDbops, 'migrate');
-    expect(again.exitCode, again.stdout + again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/Schema "public" is up to date\. No migration necessary\./);
   });
 
   it('dbops validates a database migrated by Flyway, and finds nothing to migrate', async () => {

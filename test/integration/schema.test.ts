@@ -93,6 +93,20 @@ describe('schema behaviour', () => {
     });
   });
 
+  it('V004 partitioned indexes are valid and present on every partition', async () => {
+    await db(async (c) => {
+      const r = await c.query<{ idx: string; valid: boolean; parts: number; attached: number }>(
+        `SELECT x.indexrelid::regclass::text AS idx, x.indisvalid AS valid,
+                (SELECT count(*) FROM pg_inherits WHERE inhparent = 'user_behaviors'::regclass)::int AS parts,
+                (SELECT count(*) FROM pg_inherits WHERE inhparent = x.indexrelid)::int AS attached
+           FROM pg_index x WHERE x.indrelid = 'user_behaviors'::regclass
+            AND x.indexrelid::regclass::text IN ('idx_behaviors_item_created', 'idx_behaviors_rec_list')`,
+      );
+      expect(r.rows).toHaveLength(2);
+      for (const row of r.rows) expect(row).toMatchObject({ valid: true, attached: row.parts });
+    });
+  });
+
   it('CHECK constraints reject bad rows', async () => {
     await db(async (c) => {
       await c.query('BEGIN');
