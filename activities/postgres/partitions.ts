@@ -135,7 +135,7 @@ export interface DrainProgress {
 
 /**
  * Moves one month of rows out of DEFAULT into a new partition, in ONE transaction: a standalone
- * table LIKE the parent, keyset-batched INSERT ... SELECT from DEFAULT (progress after each
+ * table LIKE the parent, INSERT ... SELECT from DEFAULT in batches of pages (progress after each
  * batch), one DELETE of the month from DEFAULT, a count check, then ATTACH (which proves DEFAULT
  * holds nothing of the range). DEFAULT is write-locked meanwhile (reads go on), so no row can
  * arrive or leave between copy and delete; any failure rolls everything back.
@@ -174,32 +174,42 @@ async function drainMonth(
     }
     const cols = await parentColumns(client);
     await client.query(`CREATE TABLE ${table} (LIKE ${PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
+    // Batches are ranges of DEFAULT's pages (TID range scans): DEFAULT is write-locked, so its
+    // size and row positions are fixed until commit, and every page is read exactly once.
+    await client.query(`ANALYZE ${DEFAULT}`);
+    const shape = await client.query<{ pages: string; per_page: string }>(
+      `SELECT (pg_relation_size(c.oid) / current_setting('block_size')::int)::text AS pages,
+              CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN (c.reltuples / c.relpages)::text ELSE '50' END AS per_page
+         FROM pg_class c WHERE c.oid = $1::regclass`,
+      [BEHAVIORS_DEFAULT_PARTITION],
+    );
+    const pages = Number(shape.rows[0]?.pages ?? 0);
+    const pagesPerBatch = Math.max(1, Math.floor(batchRows / Math.max(1, Number(shape.rows[0]?.per_page))));
     let copied = 0;
     let batches = 0;
-    let last: { id: string; created_at: string } | undefined;
-    for (;;) {
+    // Only a TID range scan reads just the batch's pages; never let the planner pick another plan.
+    await client.query('SET LOCAL enable_seqscan = off');
+    await client.query('SET LOCAL enable_indexscan = off');
+    await client.query('SET LOCAL enable_bitmapscan = off');
+    for (let page = 0; page < pages; page += pagesPerBatch) {
       if (signal?.aborted)
         throw failure(FailureType.TimedOut, `moving ${month} out of DEFAULT was cancelled`);
-      const after = last ? 'AND (id, created_at) > ($4::uuid, $5::timestamptz)' : '';
-      const r = await client.query<{ n: string; id: string | null; created_at: string | null }>(
-        `WITH batch AS (
-           SELECT ${cols} FROM ${DEFAULT}
-            WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz ${after}
-            ORDER BY id, created_at LIMIT $3),
-         ins AS (INSERT INTO ${table} (${cols}) SELECT ${cols} FROM batch RETURNING id, created_at),
-         tail AS (SELECT id, created_at FROM ins ORDER BY id DESC, created_at DESC LIMIT 1)
-         SELECT (SELECT count(*) FROM ins)::text AS n, (SELECT id::text FROM tail) AS id,
-                (SELECT created_at::text FROM tail) AS created_at`,
-        last ? [from, to, batchRows, last.id, last.created_at] : [from, to, batchRows],
+      const r = await client.query(
+        `INSERT INTO ${table} (${cols})
+         SELECT ${cols} FROM ${DEFAULT}
+          WHERE ctid >= '(${page},0)'::tid AND ctid < '(${page + pagesPerBatch},0)'::tid
+            AND created_at >= $1::timestamptz AND created_at < $2::timestamptz`,
+        [from, to],
       );
-      const n = Number(r.rows[0]?.n ?? 0);
-      if (n === 0) break;
-      copied += n;
+      const n = r.rowCount ?? 0;
       batches++;
-      last = { id: r.rows[0]!.id!, created_at: r.rows[0]!.created_at! };
+      if (n === 0) continue;
+      copied += n;
       onProgress({ month, rowsThisMonth: copied, rowsTotal: rowsBefore + copied });
-      if (n < batchRows) break;
     }
+    await client.query('RESET enable_seqscan');
+    await client.query('RESET enable_indexscan');
+    await client.query('RESET enable_bitmapscan');
     const deleted = await client.query(
       `DELETE FROM ${DEFAULT} WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz`,
       [from, to],
