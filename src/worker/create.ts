@@ -68,6 +68,9 @@ export async function createWorker(
       taskQueue: dumpTaskQueue(config.temporal.taskQueue),
       activities: buildDumpActivities(config),
       maxConcurrentActivityTaskExecutions: config.backup.maxConcurrentDumps,
+      // Heartbeats carry cancellation back: send them often enough that a cancel kills pg_dump within seconds.
+      maxHeartbeatThrottleInterval: '3s',
+      defaultHeartbeatThrottleInterval: '3s',
       shutdownGraceTime: overrides.shutdownGraceTime ?? '30s',
     });
     return { worker, dumpWorker, connection };
