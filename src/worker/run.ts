@@ -1,5 +1,5 @@
 import type { Config } from '../config';
-import { createWorker, type CreatedWorker } from './create';
+import { createWorker, runWorkers, type CreatedWorker } from './create';
 import { startHttpServer, workerReadiness, type ReadinessCheck, type WorkerHttpServer } from './http';
 import { installTemporalTelemetry } from './metrics';
 
@@ -27,16 +27,16 @@ export async function runWorker(config: Config, log: (line: string) => void = co
       await http.close();
       throw err;
     }
-    ready.check = workerReadiness([created.worker], created.connection);
+    ready.check = workerReadiness([created.worker, created.dumpWorker], created.connection);
   } else {
     created = await createWorker(config);
   }
-  const { worker, connection } = created;
+  const { connection } = created;
   log(
     `dbops worker polling task queue "${config.temporal.taskQueue}" on ${config.temporal.address} (namespace ${config.temporal.namespace})`,
   );
   try {
-    await worker.run();
+    await runWorkers(created);
     log('dbops worker stopped');
   } finally {
     await http?.close();

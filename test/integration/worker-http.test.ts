@@ -83,7 +83,7 @@ beforeAll(async () => {
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-}, 180_000);
+}, 400_000);
 
 afterAll(async () => {
   if (child && child.exitCode === null && child.signalCode === null) {
