@@ -6,11 +6,17 @@ import { REPO_ROOT } from '../config';
 import { dumpTaskQueue } from '../../common/ids';
 import { buildActivities, buildDumpActivities } from './activities';
 
-/** Prebundled workflow code (made by `npm run build`), used when present so startup needs no webpack. */
+/** Prebundled workflow code, written by `npm run build` next to the compiled worker. */
 export const WORKFLOW_BUNDLE_PATH = path.join(REPO_ROOT, 'dist', 'workflow-bundle.js');
 
+/**
+ * The built worker (running from dist/, as in the image) loads the prebundle: no webpack at start-up.
+ * Running from source (tsx, tests) always bundles the current workflows/, so a stale build can never
+ * run old workflow code. DBOPS_WORKFLOW_BUNDLE=off forces bundling from source.
+ */
 export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
-  if (process.env.DBOPS_WORKFLOW_BUNDLE !== 'off' && existsSync(WORKFLOW_BUNDLE_PATH)) {
+  const runningBuild = __filename.endsWith('.js') && __dirname.includes(`${path.sep}dist${path.sep}`);
+  if (runningBuild && process.env.DBOPS_WORKFLOW_BUNDLE !== 'off' && existsSync(WORKFLOW_BUNDLE_PATH)) {
     return { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } };
   }
   return { workflowsPath: resolveSource(path.join(__dirname, '..', '..', 'workflows', 'index')) };
