@@ -105,7 +105,7 @@ describe('backup operations', () => {
       slackWebhookUrl: 'http://127.0.0.1:1/secret-path',
       timeoutMs: 2000,
     });
-    const r = await env.run(unreachable.notifySlack, { text: 'x' });
+    const r: { sent: boolean; reason?: string } = await env.run(unreachable.notifySlack, { text: 'x' });
     expect(r.sent).toBe(false);
     expect(r.reason).not.toContain('secret-path');
     expect(
