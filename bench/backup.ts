@@ -80,7 +80,7 @@ async function startWorker(env: Record<string, string>): Promise<Worker> {
   });
   let log = '';
   await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       log += d.toString();
       if (log.includes('polling task queue')) resolve();
     });
@@ -110,7 +110,7 @@ async function benchDbops(
     DBOPS_TASK_QUEUE: queue,
     DBOPS_DATABASES: DB,
     ...extraEnv,
-  } as Record<string, string>;
+  };
   const config = testConfig(baseEnv);
   const worker = await startWorker(baseEnv);
   const { client, connection } = await connectClient(config);
