@@ -45,7 +45,7 @@ const q = (sql: string) => spawnSync(bin('psql'), ['-XAtc', sql], { env: pgEnv, 
 function prepare(): void {
   const seed = spawnSync('npm', ['run', '-s', 'dbops', '--', 'db', 'seed', '--help'], { encoding: 'utf8' });
   if (seed.status === 0 && /seed/.test(seed.stdout)) {
-    sh(`npm run -s dbops -- db seed --scale 1 --database ${DB}`);
+    sh(`npm run -s dbops -- db init --database ${DB} && npm run -s dbops -- db seed --scale 1 --database ${DB}`);
   } else {
     console.log('dbops db seed not available: generating the seed-shaped database with bench/backup-seed.sql');
     sh(`${bin('dropdb')} --if-exists ${DB} && ${bin('createdb')} ${DB} && PGDATABASE=${DB} ${bin('psql')} -q -v ON_ERROR_STOP=1 -f bench/backup-seed.sql`);

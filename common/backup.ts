@@ -269,6 +269,8 @@ export interface BackupWorkflowInput {
   readonly trigger: 'scheduled' | 'manual';
   /** Apply retention after a successful backup (default true). */
   readonly prune?: boolean;
+  /** Start the test-restore verification (verifyBackupWorkflow) after success; default: scheduled backups only. */
+  readonly verify?: boolean;
 }
 
 export interface BackupWorkflowResult {

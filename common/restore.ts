@@ -352,6 +352,8 @@ export interface RestoreWorkflowInput {
   readonly jobs: number;
   /** Tighter activity retries (tests). */
   readonly maximumAttempts?: number;
+  /** Notice a dead worker sooner than the streaming profile's minute (tests). */
+  readonly heartbeatTimeoutMs?: number;
 }
 
 export type RestorePhase =

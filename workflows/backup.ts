@@ -6,6 +6,8 @@ import {
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
+  ParentClosePolicy,
+  startChild,
 } from '@temporalio/workflow';
 import type { DumpActivities } from '../activities/postgres';
 import type { NotifyActivities } from '../activities/notify';
@@ -21,7 +23,8 @@ import {
   makeBackupId,
 } from '../common/backup';
 import { FailureType, failure, rootMessage } from '../common/failures';
-import { dumpTaskQueue } from '../common/ids';
+import { dumpTaskQueue, verifyWorkflowId } from '../common/ids';
+import type { verifyBackupWorkflow } from './verify';
 import { activitiesWith } from './activity-profiles';
 import { backupProgressQuery, DBOPS_BACKUP_ID } from './backup-messages';
 
@@ -138,6 +141,18 @@ export async function backupWorkflow(
         pruned = r.deleted.map((d) => d.id);
       } catch (err) {
         log.warn('retention failed; the backup itself succeeded', { error: rootMessage(err) });
+      }
+    }
+    if (input.verify ?? input.trigger === 'scheduled') {
+      // Proves the backup restores; runs on after this workflow completes and records verification.json.
+      try {
+        await startChild<typeof verifyBackupWorkflow>('verifyBackupWorkflow', {
+          workflowId: verifyWorkflowId(backupId),
+          args: [{ backupId }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+        });
+      } catch (err) {
+        log.warn('could not start the verification; run "dbops verify" later', { backupId, error: rootMessage(err) });
       }
     }
     const result: BackupWorkflowResult = {

@@ -65,6 +65,7 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     activitiesWith<RestoreActivities>('streaming', {
       summary,
       ...retry,
+      ...(input.heartbeatTimeoutMs ? { heartbeatTimeout: input.heartbeatTimeoutMs } : {}),
       // The activity kills pg_restore before the workflow drops the shadow.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     });

@@ -87,11 +87,12 @@ export async function takeBackup(
   client: TemporalClient,
   config: Config,
   database: string,
+  verify = false,
 ): Promise<BackupWorkflowResult> {
   return client.workflow.execute<typeof backupWorkflow>('backupWorkflow', {
     taskQueue: config.temporal.taskQueue,
     workflowId: `test-backup-${database}-${Date.now()}`,
-    args: [{ database, trigger: 'manual', prune: false }],
+    args: [{ database, trigger: 'manual', prune: false, verify }],
   });
 }
 
