@@ -78,4 +78,12 @@ describe('backup verification by a real restore', () => {
     expect((await statuses())[id]).toBe('verification-failed');
     expect(await databasesLike(config, `${db}__verify_`)).toEqual([]);
   });
+
+  it('a backup with verify on starts its verification, which records the result', async () => {
+    const id = (await takeBackup(tw.client, config, db, true)).backupId;
+    const r: VerifyWorkflowResult = await tw.client.workflow.getHandle(verifyWorkflowId(id)).result();
+    expect(r.status).toBe('passed');
+    expect((await statuses())[id]).toBe('verified');
+    expect(await databasesLike(config, `${db}__verify_`)).toEqual([]);
+  });
 });
