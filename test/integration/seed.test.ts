@@ -18,6 +18,19 @@ const admin = <T>(fn: (c: Client) => Promise<T>) => withPg(config.pg, 'postgres'
 const now = new Date();
 const seedOpts = { scale: 0.002, seed: 7, months: 6, now };
 let result: SeedResult;
+let indexesBeforeSeed: string[];
+
+/** Every index of the non-partition tables with its definition and validity. */
+async function indexDefinitions(database: string): Promise<string[]> {
+  return withPg(config.pg, database, async (c) => {
+    const r = await c.query<{ d: string }>(
+      `SELECT i.indexname || ' ' || i.indexdef || ' valid=' || x.indisvalid AS d
+         FROM pg_indexes i JOIN pg_index x ON x.indexrelid = format('%I.%I', i.schemaname, i.indexname)::regclass
+        WHERE i.schemaname = 'public' AND i.tablename !~ '^user_behaviors_' ORDER BY 1`,
+    );
+    return r.rows.map((row) => row.d);
+  });
+}
 
 /** An order-independent digest of a table's content. */
 async function digest(database: string, sql: string): Promise<string> {
@@ -33,6 +46,7 @@ beforeAll(async () => {
   for (const db of [dbA, dbB, dbEmpty]) await admin((c) => c.query(`CREATE DATABASE ${db}`));
   for (const db of [dbA, dbB])
     await migrate(migratorOptions({ pg: config.pg, migrations: config.migrations }, db));
+  indexesBeforeSeed = await indexDefinitions(dbA);
   result = await seedDatabase(config.pg, dbA, seedOpts);
   await seedDatabase(config.pg, dbB, seedOpts);
 });
@@ -82,6 +96,21 @@ describe('dbops db seed', () => {
     expect(r.rows.some((row) => row.part === 'user_behaviors_default')).toBe(false);
     expect(r.rows.length).toBeGreaterThanOrEqual(5);
     expect(r.rows.every((row) => /^user_behaviors_\d{4}_\d{2}$/.test(row.part))).toBe(true);
+  });
+
+  it('rebuilds every index it dropped for the load: same names, definitions, valid, on every partition', async () => {
+    expect(indexesBeforeSeed.length).toBeGreaterThan(20);
+    expect(await indexDefinitions(dbA)).toEqual(indexesBeforeSeed);
+    const r = await withPg(config.pg, dbA, (c) =>
+      c.query<{ idx: string; attached: number; parts: number }>(
+        `SELECT x.indexrelid::regclass::text AS idx,
+                (SELECT count(*) FROM pg_inherits WHERE inhparent = x.indexrelid)::int AS attached,
+                (SELECT count(*) FROM pg_inherits WHERE inhparent = 'user_behaviors'::regclass)::int AS parts
+           FROM pg_index x WHERE x.indrelid = 'user_behaviors'::regclass`,
+      ),
+    );
+    expect(r.rows.length).toBe(7);
+    for (const row of r.rows) expect(row.attached, row.idx).toBe(row.parts);
   });
 
   it('item_stats and user_profiles agree with the behaviors', async () => {

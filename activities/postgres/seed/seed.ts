@@ -95,18 +95,36 @@ async function assertReady(c: Client, database: string): Promise<void> {
 }
 
 /**
- * HNSW/IVFFlat indexes cost milliseconds per inserted row but build in bulk far faster: drop them
- * for the load and return their exact definitions to recreate (same transaction).
+ * Maintaining B-tree/GIN/HNSW indexes row by row costs far more than building them once after the
+ * load (random UUID keys touch a new page per row). Drops the table's indexes and its primary key
+ * if nothing references it, and returns the statements that recreate them with the same names and
+ * definitions. On a partitioned table, dropping the parent index drops the partitions' indexes, and
+ * a plain CREATE INDEX on the parent builds one on every partition, attached and valid.
  */
-async function dropAnnIndexes(c: Client, table: string): Promise<string[]> {
-  const r = await c.query<{ name: string; def: string }>(
-    `SELECT indexname AS name, indexdef AS def FROM pg_indexes
-      WHERE schemaname = current_schema() AND tablename = $1 AND indexdef ~ 'USING (hnsw|ivfflat)'`,
+async function dropIndexes(c: Client, table: string): Promise<string[]> {
+  const r = await c.query<{ name: string; def: string; con: string | null; condef: string | null }>(
+    `SELECT i.relname AS name, pg_get_indexdef(x.indexrelid) AS def, con.conname AS con,
+            pg_get_constraintdef(con.oid) AS condef
+       FROM pg_index x
+       JOIN pg_class i ON i.oid = x.indexrelid
+       LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid AND con.conrelid = x.indrelid
+      WHERE x.indrelid = $1::regclass
+        AND (con.oid IS NULL OR (con.contype = 'p' AND NOT EXISTS (
+              SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.confrelid = x.indrelid)))
+      ORDER BY i.relname`,
     [table],
   );
-  for (const row of r.rows) await c.query(`DROP INDEX ${quoteIdent(row.name)}`);
-  if (r.rows.length) await c.query("SET LOCAL maintenance_work_mem = '256MB'");
-  return r.rows.map((row) => row.def);
+  const rebuild: string[] = [];
+  for (const row of r.rows) {
+    if (row.con && row.condef) {
+      await c.query(`ALTER TABLE ${quoteIdent(table)} DROP CONSTRAINT ${quoteIdent(row.con)}`);
+      rebuild.push(`ALTER TABLE ${quoteIdent(table)} ADD CONSTRAINT ${quoteIdent(row.con)} ${row.condef}`);
+    } else {
+      await c.query(`DROP INDEX ${quoteIdent(row.name)}`);
+      rebuild.push(row.def.replace(/ ON ONLY /, ' ON '));
+    }
+  }
+  return rebuild;
 }
 
 /** Streams one table's rows into COPY in chunks (backpressure via pipeline). */
@@ -171,6 +189,7 @@ export async function seedDatabase(
       // The generator keeps references consistent; skipping per-row FK triggers doubles COPY speed.
       if (superuser) await c.query('SET LOCAL session_replication_role = replica');
       await c.query('SET LOCAL synchronous_commit = off');
+      await c.query("SET LOCAL maintenance_work_mem = '256MB'");
       await c.query(
         "SELECT count(*) FROM ensure_behavior_partitions(($1::timestamptz AT TIME ZONE 'UTC')::date, $2)",
         [new Date(plan.windowStartMs).toISOString(), plan.months],
@@ -179,7 +198,7 @@ export async function seedDatabase(
       for (const t of tables) {
         counts[t.table] = 0;
         const tableStarted = Date.now();
-        const rebuild = await dropAnnIndexes(c, t.table);
+        const rebuild = await dropIndexes(c, t.table);
         await copyTable(c, t, (n) => {
           counts[t.table]! += n;
           done += n;
