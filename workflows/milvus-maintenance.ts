@@ -1,6 +1,7 @@
 import { log, setHandler, sleep } from '@temporalio/workflow';
 import type { MilvusActivities } from '../activities/milvus';
-import { failure, FailureType } from '../common/failures';
+import type { NotifyActivities } from '../activities/notify';
+import { failure, FailureType, rootMessage } from '../common/failures';
 import { activitiesWith } from './activity-profiles';
 import { milvusMaintenanceProgressQuery, type MilvusMaintenanceProgress } from './milvus-messages';
 
@@ -49,6 +50,7 @@ export async function milvusMaintenanceWorkflow(
   const retry = input.maximumAttempts ? { retry: { maximumAttempts: input.maximumAttempts } } : {};
   const short = activitiesWith<MilvusActivities>('short', retry);
   const streaming = activitiesWith<MilvusActivities>('streaming', retry);
+  const { notifySlack } = activitiesWith<NotifyActivities>('notify');
   const deadlineMinutes = input.deadlineMinutes ?? 30;
   const pollMs = (input.pollSeconds ?? 5) * 1000;
   const { collection } = input;
@@ -125,8 +127,20 @@ export async function milvusMaintenanceWorkflow(
       (advice.drift.length
         ? `; index drift: ${advice.drift.join('; ')}${indexRebuilt ? ' (rebuilt)' : ' (not rebuilt)'}`
         : '; index as advised');
-    // TODO(notify): send `summary` with the shared notifySlack activity once activities/notify.ts exists.
     log.info(summary);
+    phase('notify');
+    // Best effort: notifySlack reports, never throws, when Slack is down or not configured.
+    await notifySlack({
+      text: `:broom: ${summary}`,
+      fields: [
+        { title: 'Segments', value: `${b.segments} → ${a.segments}` },
+        { title: 'Entities', value: `${b.entities ?? '?'} → ${a.entities ?? '?'}` },
+        {
+          title: 'Compaction',
+          value: `${compactionId} ${state.state}, ${plans.merges.length} merge plan(s)`,
+        },
+      ],
+    });
     phase('done');
     return {
       collection,
@@ -143,6 +157,9 @@ export async function milvusMaintenanceWorkflow(
     };
   } catch (err) {
     phase('failed');
+    await notifySlack({ text: `:x: Milvus maintenance of ${collection} failed: ${rootMessage(err)}` }).catch(
+      () => undefined,
+    );
     throw err;
   }
 }

@@ -2,6 +2,7 @@ import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@tempo
 import type { Config } from '../config';
 import { backupSchedules } from './backup';
 import { partitionMaintenanceSchedules } from './partitions';
+import { milvusMaintenanceSchedules } from './milvus';
 
 /** One area's schedules (one file per area); `describe` builds them from the config. */
 export interface ScheduleArea {
@@ -13,6 +14,7 @@ export interface ScheduleArea {
 export const scheduleRegistry: readonly ScheduleArea[] = [
   { area: 'backup', describe: backupSchedules },
   { area: 'partitions', describe: partitionMaintenanceSchedules },
+  { area: 'milvus', describe: milvusMaintenanceSchedules },
 ];
 
 /** The schedules the config asks for; `areas` limits them (e.g. ['backup']). */

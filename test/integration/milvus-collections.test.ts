@@ -21,10 +21,13 @@ const ivf = createMilvusActivities({ milvus: { ...config.milvus, indexType: 'IVF
 let client: MilvusClient;
 
 function unitVector(seed: number, dim = DIM): number[] {
-  let x = seed * 2654435761 + 1;
+  // mulberry32: exact 32-bit integer math, so the same seed always gives the same vector.
+  let a = (seed + 0x9e3779b9) | 0;
   const v = Array.from({ length: dim }, () => {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    return x / 2147483648 - 0.5;
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
   });
   const norm = Math.hypot(...v);
   return v.map((c) => c / norm);
@@ -193,7 +196,7 @@ describe('dbops milvus advise', () => {
 describe('dbops milvus check', () => {
   it('finds planted missing and orphaned ids and --fix repairs them', async () => {
     await hnsw.milvusInit({ names: { items: syncName, users: names.users } });
-    const pgIds = Array.from({ length: 200 }, () => randomUUID());
+    const pgIds: string[] = Array.from({ length: 200 }, () => randomUUID());
     await withPg(config.pg, database, async (pg) => {
       for (let i = 0; i < pgIds.length; i++) {
         await pg.query('INSERT INTO item_embeddings (item_id, embedding) VALUES ($1, $2)', [
@@ -204,7 +207,7 @@ describe('dbops milvus check', () => {
     });
     const present = pgIds.slice(0, 180);
     const missing = pgIds.slice(180);
-    const orphans = Array.from({ length: 15 }, () => randomUUID());
+    const orphans: string[] = Array.from({ length: 15 }, () => randomUUID());
     const toMilvus = [
       ...present.map((id, i) => ({ id, seed: 10_000 + i })),
       ...orphans.map((id, i) => ({ id, seed: i })),
