@@ -121,9 +121,25 @@ export function itemRows(w: World): TableRows {
   };
 }
 
-/** Sessions of 1-8 events by one user on one device, long-tail items, a daily rhythm. */
-export function behaviorRows(w: World): TableRows {
+/** How many behaviors fall on each day of the window (spread evenly, exact total). */
+function behaviorsPerDay(w: World): number[] {
   const { plan } = w;
+  const days = Math.max(1, Math.floor((plan.nowMs - plan.windowStartMs) / DAY));
+  return Array.from(
+    { length: days },
+    (_, d) => Math.round(((d + 1) * plan.behaviors) / days) - Math.round((d * plan.behaviors) / days),
+  );
+}
+
+/**
+ * Sessions of 1-8 events by one user on one device, long-tail items, a daily rhythm. Each day has
+ * its own PRNG stream, so `part` of `parts` (the days with day % parts === part) can be generated
+ * and loaded independently and in parallel, with the same result.
+ */
+export function behaviorRows(w: World, part = 0, parts = 1): TableRows {
+  const { plan } = w;
+  const perDay = behaviorsPerDay(w);
+  const myDays = perDay.map((_, d) => d).filter((d) => d % parts === part);
   return {
     table: 'user_behaviors',
     columns: [
@@ -137,30 +153,38 @@ export function behaviorRows(w: World): TableRows {
       'device_type',
       'created_at',
     ],
-    total: plan.behaviors,
+    total: myDays.reduce((sum, d) => sum + perDay[d]!, 0),
     *lines() {
-      const rng = new Prng(plan.seed, 12);
+      // Locals, not module bindings: transpiled imports are property getters, costly per row.
+      const { userIds, itemIds, userDevice, userZipf } = w;
+      const actions = ACTIONS;
+      const devices = DEVICES;
+      const sourceCount = SOURCES.length;
+      const contexts = SOURCES.flatMap((source) =>
+        Array.from({ length: 20 }, (_, position) => `{"source": "${source}", "position": ${position}}`),
+      );
       const action = weightedPicker(ACTION_WEIGHTS);
       const hour = weightedPicker(HOUR_WEIGHTS);
-      const days = Math.max(1, Math.floor((plan.nowMs - plan.windowStartMs) / DAY));
-      let produced = 0;
-      // Day by day in time order: each monthly partition (and its indexes) is filled in turn,
-      // which keeps the B-tree pages being written hot in the buffer cache.
-      for (let day = 0; produced < plan.behaviors; day = Math.min(day + 1, days - 1)) {
-        const dayTarget = Math.min(plan.behaviors, Math.round(((day + 1) * plan.behaviors) / days));
-        while (produced < dayTarget) {
-          const u = w.userZipf.sample(rng);
-          const device = rng.next() < 0.8 ? DEVICES[w.userDevice[u]!] : DEVICES[rng.int(DEVICES.length)];
+      // Day by day in time order: each monthly partition (and its indexes) is filled in turn.
+      for (const day of myDays) {
+        const rng = new Prng(plan.seed, 1000 + day);
+        const count = perDay[day]!;
+        let produced = 0;
+        while (produced < count) {
+          const u = userZipf.sample(rng);
+          const device = rng.next() < 0.8 ? devices[userDevice[u]!] : devices[rng.int(devices.length)];
           const session = `s_${rng.u32().toString(36)}${rng.u32().toString(36)}`;
           let t = plan.windowStartMs + day * DAY + hour(rng) * 3_600_000 + rng.int(3_600_000);
-          const events = Math.min(1 + rng.int(8), plan.behaviors - produced);
+          const events = Math.min(1 + rng.int(8), count - produced);
+          const prefix = `\t${userIds[u]}\t`;
           for (let e = 0; e < events; e++) {
             if (t >= plan.nowMs) t = plan.nowMs - 1 - rng.int(3_600_000);
-            const a = ACTIONS[action(rng)]!;
+            const a = actions[action(rng)]!;
             const value = a === 'rating' ? String(1 + rng.int(5)) : N;
-            const item = w.itemIds[w.pickItem(u, rng)];
-            const context = `{"source": "${SOURCES[rng.int(SOURCES.length)]}", "position": ${rng.int(20)}}`;
-            yield `${rng.uuid()}\t${w.userIds[u]}\t${item}\t${a}\t${value}\t${context}\t${session}\t${device}\t${iso(t)}\n`;
+            const item = itemIds[w.pickItem(u, rng)];
+            const source = rng.int(sourceCount);
+            const context = contexts[source * 20 + rng.int(20)];
+            yield `${rng.uuid()}${prefix}${item}\t${a}\t${value}\t${context}\t${session}\t${device}\t${iso(t)}\n`;
             t += 5_000 + rng.int(240_000);
           }
           produced += events;

@@ -48,6 +48,19 @@ export interface SeedResult {
   readonly databaseBytes: number;
 }
 
+/** Every table the seed fills (all of them reference only each other). */
+const SEEDED_TABLES = [
+  'users',
+  'items',
+  'user_behaviors',
+  'item_embeddings',
+  'user_embeddings',
+  'recommendation_lists',
+  'recommendation_items',
+  'recommendation_impressions',
+  'item_stats',
+  'user_profiles',
+];
 const REQUIRED_TABLES = [
   'users',
   'items',
@@ -128,30 +141,48 @@ async function dropIndexes(c: Client, table: string): Promise<string[]> {
 }
 
 /** Streams one table's rows into COPY in chunks (backpressure via pipeline). */
-async function copyTable(c: Client, rows: TableRows, onRows: (n: number) => void): Promise<void> {
+async function copyTable(
+  c: Client,
+  rows: TableRows,
+  onRows: (n: number) => void,
+  aborted: () => boolean,
+): Promise<void> {
   function* chunks() {
-    let buf: string[] = [];
+    let buf = '';
+    let n = 0;
     for (const line of rows.lines()) {
-      buf.push(line);
-      if (buf.length === CHUNK_LINES) {
-        yield buf.join('');
-        onRows(buf.length);
-        buf = [];
+      buf += line;
+      if (++n === CHUNK_LINES) {
+        if (aborted()) throw new Error('seed aborted: another COPY connection failed');
+        yield buf;
+        onRows(n);
+        buf = '';
+        n = 0;
       }
     }
-    if (buf.length) {
-      yield buf.join('');
-      onRows(buf.length);
+    if (n) {
+      yield buf;
+      onRows(n);
     }
   }
   const sql = `COPY ${rows.table} (${rows.columns.join(', ')}) FROM STDIN`;
   await pipeline(Readable.from(chunks(), { objectMode: false }), c.query(copyFrom(sql)));
 }
 
+async function bulkSession(c: Client, superuser: boolean): Promise<void> {
+  // The generator keeps references consistent; skipping per-row FK triggers doubles COPY speed.
+  if (superuser) await c.query('SET LOCAL session_replication_role = replica');
+  await c.query('SET LOCAL synchronous_commit = off');
+  await c.query("SET LOCAL maintenance_work_mem = '256MB'");
+}
+
 /**
- * Fills an empty, migrated database with deterministic synthetic data in one transaction:
- * nothing is left half-written if it fails. Behaviors land in real monthly partitions
- * (created first), derived tables are computed from them in SQL.
+ * Fills an empty, migrated database with deterministic synthetic data. The load runs on two
+ * connections at once (one per core; the server is the bottleneck), so it cannot be one
+ * transaction: indexes are dropped and committed first, each connection loads its tables in its
+ * own transaction, then one transaction rebuilds the indexes and computes the derived tables
+ * (item_stats, user_profiles) from the behaviors. If anything fails, the seeded tables are
+ * emptied and the indexes recreated: the database is as migrated again.
  */
 export async function seedDatabase(
   pg: PgConnectionSettings,
@@ -162,52 +193,81 @@ export async function seedDatabase(
   const started = Date.now();
   const world = new World(planSeed(opts));
   const { plan } = world;
-  const tables = [
-    userRows(world),
-    itemRows(world),
-    behaviorRows(world),
-    itemEmbeddingRows(world),
-    userEmbeddingRows(world),
-    recommendationListRows(world),
-    recommendationItemRows(world),
-    impressionRows(world),
+  const lanes = [
+    [
+      userRows(world),
+      itemRows(world),
+      behaviorRows(world, 0, 2),
+      itemEmbeddingRows(world),
+      recommendationListRows(world),
+    ],
+    [
+      behaviorRows(world, 1, 2),
+      userEmbeddingRows(world),
+      recommendationItemRows(world),
+      impressionRows(world),
+    ],
   ];
   const derivedRows = plan.users + plan.items; // user_profiles + item_stats
-  const totalRows = tables.reduce((s, t) => s + t.total, 0) + derivedRows;
+  const totalRows = lanes.flat().reduce((s, t) => s + t.total, 0) + derivedRows;
   const counts: Record<string, number> = {};
   const tableMs: Record<string, number> = {};
   let done = 0;
   let copyMs = 0;
+  let failed = false;
 
   await withPg(pg, database, async (c) => {
     await assertReady(c, database);
-    const superuser = (
+    const superuser = !!(
       await c.query<{ s: boolean }>('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user')
     ).rows[0]?.s;
     await c.query('BEGIN');
+    await c.query(
+      "SELECT count(*) FROM ensure_behavior_partitions(($1::timestamptz AT TIME ZONE 'UTC')::date, $2)",
+      [new Date(plan.windowStartMs).toISOString(), plan.months],
+    );
+    const rebuild: string[] = [];
+    for (const table of SEEDED_TABLES) rebuild.push(...(await dropIndexes(c, table)));
+    await c.query('COMMIT');
     try {
-      // The generator keeps references consistent; skipping per-row FK triggers doubles COPY speed.
-      if (superuser) await c.query('SET LOCAL session_replication_role = replica');
-      await c.query('SET LOCAL synchronous_commit = off');
-      await c.query("SET LOCAL maintenance_work_mem = '256MB'");
-      await c.query(
-        "SELECT count(*) FROM ensure_behavior_partitions(($1::timestamptz AT TIME ZONE 'UTC')::date, $2)",
-        [new Date(plan.windowStartMs).toISOString(), plan.months],
-      );
       const copyStarted = Date.now();
-      for (const t of tables) {
-        counts[t.table] = 0;
-        const tableStarted = Date.now();
-        const rebuild = await dropIndexes(c, t.table);
-        await copyTable(c, t, (n) => {
-          counts[t.table]! += n;
-          done += n;
-          opts.onProgress?.({ table: t.table, rows: counts[t.table]!, doneRows: done, totalRows });
+      const loadLane = (tables: TableRows[]) =>
+        withPg(pg, database, async (lc) => {
+          await lc.query('BEGIN');
+          try {
+            await bulkSession(lc, superuser);
+            for (const t of tables) {
+              const tableStarted = Date.now();
+              counts[t.table] ??= 0;
+              await copyTable(
+                lc,
+                t,
+                (n) => {
+                  counts[t.table]! += n;
+                  done += n;
+                  opts.onProgress?.({ table: t.table, rows: counts[t.table]!, doneRows: done, totalRows });
+                },
+                () => failed,
+              );
+              tableMs[t.table] = (tableMs[t.table] ?? 0) + Date.now() - tableStarted;
+            }
+            await lc.query('COMMIT');
+          } catch (err) {
+            failed = true;
+            await lc.query('ROLLBACK').catch(() => undefined);
+            throw err;
+          }
         });
-        for (const def of rebuild) await c.query(def);
-        tableMs[t.table] = Date.now() - tableStarted;
-      }
+      const loaded = await Promise.allSettled(lanes.map(loadLane));
+      for (const r of loaded) if (r.status === 'rejected') throw r.reason;
       copyMs = Date.now() - copyStarted;
+
+      await c.query('BEGIN');
+      await bulkSession(c, superuser);
+      opts.onProgress?.({ table: 'indexes', rows: 0, doneRows: done, totalRows });
+      const indexStarted = Date.now();
+      for (const def of rebuild) await c.query(def);
+      tableMs.indexes = Date.now() - indexStarted;
       opts.onProgress?.({ table: 'item_stats, user_profiles', rows: 0, doneRows: done, totalRows });
       const derivedStarted = Date.now();
       for (const sql of DERIVED_TABLES_SQL) await c.query(sql);
@@ -219,6 +279,10 @@ export async function seedDatabase(
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
+      await c.query('BEGIN');
+      await c.query(`TRUNCATE ${SEEDED_TABLES.map(quoteIdent).join(', ')}`);
+      for (const def of rebuild) await c.query(def);
+      await c.query('COMMIT');
       throw err;
     }
     await c.query('ANALYZE');
