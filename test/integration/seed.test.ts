@@ -19,6 +19,8 @@ const now = new Date();
 const seedOpts = { scale: 0.002, seed: 7, months: 6, now };
 let result: SeedResult;
 let indexesBeforeSeed: string[];
+let interrupted: unknown;
+let afterFailure: { indexes: string[]; rows: number };
 
 /** Every index of the non-partition tables with its definition and validity. */
 async function indexDefinitions(database: string): Promise<string[]> {
@@ -48,6 +50,21 @@ beforeAll(async () => {
     await migrate(migratorOptions({ pg: config.pg, migrations: config.migrations }, db));
   indexesBeforeSeed = await indexDefinitions(dbA);
   result = await seedDatabase(config.pg, dbA, seedOpts);
+  interrupted = await seedDatabase(config.pg, dbB, {
+    ...seedOpts,
+    onProgress: (p) => {
+      if (p.table === 'user_behaviors') throw new Error('interrupted by the test');
+    },
+  }).catch((e: unknown) => e);
+  afterFailure = {
+    indexes: await indexDefinitions(dbB),
+    rows: await withPg(config.pg, dbB, async (c) => {
+      const r = await c.query<{ n: number }>(
+        'SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM items) + (SELECT count(*) FROM user_behaviors) AS n',
+      );
+      return Number(r.rows[0]!.n);
+    }),
+  };
   await seedDatabase(config.pg, dbB, seedOpts);
 });
 
@@ -111,6 +128,11 @@ describe('dbops db seed', () => {
     );
     expect(r.rows.length).toBe(7);
     for (const row of r.rows) expect(row.attached, row.idx).toBe(row.parts);
+  });
+
+  it('a load that fails midway leaves the database empty with all its indexes, ready to seed again', () => {
+    expect(String(interrupted)).toMatch(/interrupted by the test/);
+    expect(afterFailure).toEqual({ indexes: indexesBeforeSeed, rows: 0 });
   });
 
   it('item_stats and user_profiles agree with the behaviors', async () => {

@@ -114,7 +114,14 @@ async function assertReady(c: Client, database: string): Promise<void> {
  * definitions. On a partitioned table, dropping the parent index drops the partitions' indexes, and
  * a plain CREATE INDEX on the parent builds one on every partition, attached and valid.
  */
-async function dropIndexes(c: Client, table: string): Promise<string[]> {
+interface DroppedIndex {
+  readonly table: string;
+  readonly name: string;
+  readonly constraint: boolean;
+  readonly create: string;
+}
+
+async function dropIndexes(c: Client, table: string): Promise<DroppedIndex[]> {
   const r = await c.query<{ name: string; def: string; con: string | null; condef: string | null }>(
     `SELECT i.relname AS name, pg_get_indexdef(x.indexrelid) AS def, con.conname AS con,
             pg_get_constraintdef(con.oid) AS condef
@@ -127,17 +134,43 @@ async function dropIndexes(c: Client, table: string): Promise<string[]> {
       ORDER BY i.relname`,
     [table],
   );
-  const rebuild: string[] = [];
+  const dropped: DroppedIndex[] = [];
   for (const row of r.rows) {
     if (row.con && row.condef) {
       await c.query(`ALTER TABLE ${quoteIdent(table)} DROP CONSTRAINT ${quoteIdent(row.con)}`);
-      rebuild.push(`ALTER TABLE ${quoteIdent(table)} ADD CONSTRAINT ${quoteIdent(row.con)} ${row.condef}`);
+      const create = `ALTER TABLE ${quoteIdent(table)} ADD CONSTRAINT ${quoteIdent(row.con)} ${row.condef}`;
+      dropped.push({ table, name: row.con, constraint: true, create });
     } else {
       await c.query(`DROP INDEX ${quoteIdent(row.name)}`);
-      rebuild.push(row.def.replace(/ ON ONLY /, ' ON '));
+      dropped.push({
+        table,
+        name: row.name,
+        constraint: false,
+        create: row.def.replace(/ ON ONLY /, ' ON '),
+      });
     }
   }
-  return rebuild;
+  return dropped;
+}
+
+/** After a failure: recreates whichever dropped indexes do not exist (the tables are empty by then). */
+async function restoreIndexes(c: Client, dropped: readonly DroppedIndex[]): Promise<void> {
+  for (const d of dropped) {
+    const exists = d.constraint
+      ? await c.query('SELECT 1 FROM pg_constraint WHERE conrelid = $1::regclass AND conname = $2', [
+          d.table,
+          d.name,
+        ])
+      : await c.query('SELECT 1 FROM pg_class WHERE oid = to_regclass($1)', [d.name]);
+    if (!exists.rowCount) await c.query(d.create);
+  }
+}
+
+/** Thrown in a lane that stops because another one failed (whose error is the one to report). */
+class LaneAborted extends Error {
+  constructor() {
+    super('seed aborted: another COPY connection failed');
+  }
 }
 
 /** Streams one table's rows into COPY in chunks (backpressure via pipeline). */
@@ -153,7 +186,7 @@ async function copyTable(
     for (const line of rows.lines()) {
       buf += line;
       if (++n === CHUNK_LINES) {
-        if (aborted()) throw new Error('seed aborted: another COPY connection failed');
+        if (aborted()) throw new LaneAborted();
         yield buf;
         onRows(n);
         buf = '';
@@ -174,6 +207,8 @@ async function bulkSession(c: Client, superuser: boolean): Promise<void> {
   if (superuser) await c.query('SET LOCAL session_replication_role = replica');
   await c.query('SET LOCAL synchronous_commit = off');
   await c.query("SET LOCAL maintenance_work_mem = '256MB'");
+  // The derived tables aggregate every behavior: hash aggregates spill to disk at the 4MB default.
+  await c.query("SET LOCAL work_mem = '128MB'");
 }
 
 /**
@@ -226,62 +261,69 @@ export async function seedDatabase(
       "SELECT count(*) FROM ensure_behavior_partitions(($1::timestamptz AT TIME ZONE 'UTC')::date, $2)",
       [new Date(plan.windowStartMs).toISOString(), plan.months],
     );
-    const rebuild: string[] = [];
-    for (const table of SEEDED_TABLES) rebuild.push(...(await dropIndexes(c, table)));
+    const dropped: DroppedIndex[] = [];
+    for (const table of SEEDED_TABLES) dropped.push(...(await dropIndexes(c, table)));
     await c.query('COMMIT');
+    // Each lane: its own connection and transaction; the first failure stops the others.
+    const inTransaction = (fn: (lc: Client) => Promise<void>) =>
+      withPg(pg, database, async (lc) => {
+        await lc.query('BEGIN');
+        try {
+          await bulkSession(lc, superuser);
+          await fn(lc);
+          await lc.query('COMMIT');
+        } catch (err) {
+          failed = true;
+          await lc.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      });
+    const allLanes = async (fns: ((lc: Client) => Promise<void>)[]) => {
+      const errors = (await Promise.allSettled(fns.map(inTransaction)))
+        .filter((r) => r.status === 'rejected')
+        .map((r) => r.reason as unknown);
+      if (errors.length) throw errors.find((e) => !(e instanceof LaneAborted)) ?? errors[0];
+    };
+    const progress = (table: string) => (n: number) => {
+      counts[table] = (counts[table] ?? 0) + n;
+      done += n;
+      opts.onProgress?.({ table, rows: counts[table], doneRows: done, totalRows });
+    };
+    const timed = async (key: string, fn: () => Promise<unknown>) => {
+      const t0 = Date.now();
+      await fn();
+      tableMs[key] = (tableMs[key] ?? 0) + Date.now() - t0;
+    };
+    const rebuild = async (lc: Client, tables: (t: string) => boolean) => {
+      for (const d of dropped) if (tables(d.table)) await timed(`index ${d.name}`, () => lc.query(d.create));
+    };
     try {
       const copyStarted = Date.now();
-      const loadLane = (tables: TableRows[]) =>
-        withPg(pg, database, async (lc) => {
-          await lc.query('BEGIN');
-          try {
-            await bulkSession(lc, superuser);
-            for (const t of tables) {
-              const tableStarted = Date.now();
-              counts[t.table] ??= 0;
-              await copyTable(
-                lc,
-                t,
-                (n) => {
-                  counts[t.table]! += n;
-                  done += n;
-                  opts.onProgress?.({ table: t.table, rows: counts[t.table]!, doneRows: done, totalRows });
-                },
-                () => failed,
-              );
-              tableMs[t.table] = (tableMs[t.table] ?? 0) + Date.now() - tableStarted;
-            }
-            await lc.query('COMMIT');
-          } catch (err) {
-            failed = true;
-            await lc.query('ROLLBACK').catch(() => undefined);
-            throw err;
-          }
-        });
-      const loaded = await Promise.allSettled(lanes.map(loadLane));
-      for (const r of loaded) if (r.status === 'rejected') throw r.reason;
+      await allLanes(
+        lanes.map((tables) => async (lc) => {
+          for (const t of tables)
+            await timed(t.table, () => copyTable(lc, t, progress(t.table), () => failed));
+        }),
+      );
       copyMs = Date.now() - copyStarted;
-
-      await c.query('BEGIN');
-      await bulkSession(c, superuser);
-      opts.onProgress?.({ table: 'indexes', rows: 0, doneRows: done, totalRows });
-      const indexStarted = Date.now();
-      for (const def of rebuild) await c.query(def);
-      tableMs.indexes = Date.now() - indexStarted;
-      opts.onProgress?.({ table: 'item_stats, user_profiles', rows: 0, doneRows: done, totalRows });
-      const derivedStarted = Date.now();
-      for (const sql of DERIVED_TABLES_SQL) await c.query(sql);
-      tableMs['item_stats, user_profiles'] = Date.now() - derivedStarted;
+      opts.onProgress?.({ table: 'indexes, item_stats, user_profiles', rows: 0, doneRows: done, totalRows });
+      // The behaviors' indexes on one connection; the derived tables (which only scan) and then
+      // the other tables' indexes on the other.
+      await allLanes([
+        (lc) => rebuild(lc, (t) => t === 'user_behaviors'),
+        async (lc) => {
+          for (const sql of DERIVED_TABLES_SQL) await timed('item_stats, user_profiles', () => lc.query(sql));
+          await rebuild(lc, (t) => t !== 'user_behaviors');
+        },
+      ]);
       counts.item_stats = plan.items;
       counts.user_profiles = plan.users;
       done += derivedRows;
       opts.onProgress?.({ table: 'item_stats, user_profiles', rows: derivedRows, doneRows: done, totalRows });
-      await c.query('COMMIT');
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
       await c.query('BEGIN');
       await c.query(`TRUNCATE ${SEEDED_TABLES.map(quoteIdent).join(', ')}`);
-      for (const def of rebuild) await c.query(def);
+      await restoreIndexes(c, dropped);
       await c.query('COMMIT');
       throw err;
     }
