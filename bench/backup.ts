@@ -117,6 +117,9 @@ async function benchDbops(
   const store = createBackupStore(config.storage);
   const out: { variant: string; times: number[]; size: number }[] = [];
   try {
+    // Each bench run gets its own block of (fake, far-future) minutes: workflow IDs are per database and
+    // minute, and a reused ID would join an earlier run's workflow instead of timing a new backup.
+    const firstMinute = Date.UTC(2040, 0, 1) + Math.floor(Math.random() * 1_000_000) * 60_000;
     let minute = 0;
     for (const [format, compression] of variants) {
       const times: number[] = [];
@@ -127,7 +130,7 @@ async function benchDbops(
           database: DB,
           format,
           compression,
-          now: new Date(Date.UTC(2030, 0, 1, 0, minute++)),
+          now: new Date(firstMinute + 60_000 * minute++),
         });
         const r = await handle.result();
         times.push(performance.now() - t);
