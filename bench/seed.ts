@@ -1,7 +1,7 @@
 /**
  * Seed throughput: `npx tsx bench/seed.ts [--scale 1] [--runs 1] [--keep]`.
- * Baseline, measured in the same run: generating the same rows without a database (the
- * generator's own ceiling). Reports rows/s of the full seed (COPY + derived tables + commit),
+ * Baseline, measured in the same run: generating the same COPY text without a database (the
+ * generator's own ceiling, one thread; the seed loads on two connections). Reports rows/s of the full seed (COPY + derived tables + commit),
  * the COPY phase alone, and the database size.
  */
 import { withPg } from '../activities/postgres/connection';
@@ -9,8 +9,11 @@ import { migratorOptions } from '../activities/postgres/migrate';
 import { migrate } from '../activities/postgres/migrations/migrator';
 import {
   behaviorRows,
+  impressionRows,
   itemEmbeddingRows,
   itemRows,
+  recommendationItemRows,
+  recommendationListRows,
   userEmbeddingRows,
   userRows,
 } from '../activities/postgres/seed/rows';
@@ -32,7 +35,17 @@ function generateOnly(): number {
   const w = new World(planSeed({ scale, seed: 42, months: 12 }));
   let rows = 0;
   let bytes = 0;
-  for (const t of [userRows(w), itemRows(w), behaviorRows(w), itemEmbeddingRows(w), userEmbeddingRows(w)]) {
+  const tables = [
+    userRows(w),
+    itemRows(w),
+    behaviorRows(w),
+    itemEmbeddingRows(w),
+    userEmbeddingRows(w),
+    recommendationListRows(w),
+    recommendationItemRows(w),
+    impressionRows(w),
+  ];
+  for (const t of tables) {
     for (const line of t.lines()) {
       rows++;
       bytes += line.length;
