@@ -70,6 +70,8 @@ const REQUIRED_TABLES = [
   'user_embeddings',
 ];
 const CHUNK_LINES = 2000;
+/** Behaviors are loaded in this many pieces (days interleaved), so both connections stay busy. */
+const BEHAVIOR_PARTS = 6;
 
 export function validateSeedOptions(o: { scale: number; seed: number; months: number }): void {
   if (!Number.isFinite(o.scale) || o.scale <= 0 || o.scale > 100) {
@@ -228,23 +230,19 @@ export async function seedDatabase(
   const started = Date.now();
   const world = new World(planSeed(opts));
   const { plan } = world;
-  const lanes = [
-    [
-      userRows(world),
-      itemRows(world),
-      behaviorRows(world, 0, 2),
-      itemEmbeddingRows(world),
-      recommendationListRows(world),
-    ],
-    [
-      behaviorRows(world, 1, 2),
-      userEmbeddingRows(world),
-      recommendationItemRows(world),
-      impressionRows(world),
-    ],
+  // Work for the two connections, taken in this order by whichever is free: balanced loads.
+  const tasks = [
+    userRows(world),
+    itemRows(world),
+    ...Array.from({ length: BEHAVIOR_PARTS }, (_, part) => behaviorRows(world, part, BEHAVIOR_PARTS)),
+    userEmbeddingRows(world),
+    itemEmbeddingRows(world),
+    recommendationListRows(world),
+    recommendationItemRows(world),
+    impressionRows(world),
   ];
   const derivedRows = plan.users + plan.items; // user_profiles + item_stats
-  const totalRows = lanes.flat().reduce((s, t) => s + t.total, 0) + derivedRows;
+  const totalRows = tasks.reduce((s, t) => s + t.total, 0) + derivedRows;
   const counts: Record<string, number> = {};
   const tableMs: Record<string, number> = {};
   let done = 0;
@@ -299,12 +297,12 @@ export async function seedDatabase(
     };
     try {
       const copyStarted = Date.now();
-      await allLanes(
-        lanes.map((tables) => async (lc) => {
-          for (const t of tables)
-            await timed(t.table, () => copyTable(lc, t, progress(t.table), () => failed));
-        }),
-      );
+      let next = 0;
+      const takeTasks = async (lc: Client) => {
+        for (let t = tasks[next++]; t; t = tasks[next++])
+          await timed(t.table, () => copyTable(lc, t, progress(t.table), () => failed));
+      };
+      await allLanes([takeTasks, takeTasks]);
       copyMs = Date.now() - copyStarted;
       opts.onProgress?.({ table: 'indexes, item_stats, user_profiles', rows: 0, doneRows: done, totalRows });
       // The behaviors' indexes on one connection; the derived tables (which only scan) and then
