@@ -23,7 +23,11 @@ export function createPostgresActivities(deps: PostgresDeps) {
 }
 
 /** Used when a worker is built without migration settings: every path fails with the fix. */
-const missingMigrations: MigrationSettings = { dir: '(DBOPS_MIGRATIONS_DIR not configured)', lockTimeoutMs: 10_000, statementTimeoutMs: 0 };
+const missingMigrations: MigrationSettings = {
+  dir: '(DBOPS_MIGRATIONS_DIR not configured)',
+  lockTimeoutMs: 10_000,
+  statementTimeoutMs: 0,
+};
 
 export type PostgresActivities = ReturnType<typeof createPostgresActivities>;
 

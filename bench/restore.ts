@@ -30,29 +30,47 @@ const RUNS = Number(opt('runs', '1'));
 const suffix = uniqueSuffix();
 const vars = stackVars();
 const bin = (tool: string) => path.join(vars.DBOPS_PG_BIN_DIR!, tool);
-const pgEnv = { PATH: process.env.PATH!, PGHOST: vars.PGHOST!, PGPORT: vars.PGPORT!, PGUSER: vars.PGUSER!, PGDATABASE: 'postgres' };
+const pgEnv = {
+  PATH: process.env.PATH!,
+  PGHOST: vars.PGHOST!,
+  PGPORT: vars.PGPORT!,
+  PGUSER: vars.PGUSER!,
+  PGDATABASE: 'postgres',
+};
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const secs = (ms: number) => (ms / 1000).toFixed(1);
 
 function sh(script: string): number {
   const t = performance.now();
-  const r = spawnSync('bash', ['-o', 'pipefail', '-c', script], { env: pgEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+  const r = spawnSync('bash', ['-o', 'pipefail', '-c', script], {
+    env: pgEnv,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   if (r.status !== 0) throw new Error(`failed: ${script}`);
   return performance.now() - t;
 }
-const q = (sql: string) => spawnSync(bin('psql'), ['-XAtc', sql], { env: pgEnv, encoding: 'utf8' }).stdout.trim();
+const q = (sql: string) =>
+  spawnSync(bin('psql'), ['-XAtc', sql], { env: pgEnv, encoding: 'utf8' }).stdout.trim();
 
 function prepare(): void {
   const seed = spawnSync('npm', ['run', '-s', 'dbops', '--', 'db', 'seed', '--help'], { encoding: 'utf8' });
   if (seed.status === 0 && /seed/.test(seed.stdout)) {
-    sh(`npm run -s dbops -- db init --database ${DB} && npm run -s dbops -- db seed --scale 1 --database ${DB}`);
+    sh(
+      `npm run -s dbops -- db init --database ${DB} && npm run -s dbops -- db seed --scale 1 --database ${DB}`,
+    );
   } else {
-    console.log('dbops db seed not available: generating the seed-shaped database with bench/backup-seed.sql');
-    sh(`${bin('dropdb')} --if-exists ${DB} && ${bin('createdb')} ${DB} && PGDATABASE=${DB} ${bin('psql')} -q -v ON_ERROR_STOP=1 -f bench/backup-seed.sql`);
+    console.log(
+      'dbops db seed not available: generating the seed-shaped database with bench/backup-seed.sql',
+    );
+    sh(
+      `${bin('dropdb')} --if-exists ${DB} && ${bin('createdb')} ${DB} && PGDATABASE=${DB} ${bin('psql')} -q -v ON_ERROR_STOP=1 -f bench/backup-seed.sql`,
+    );
   }
 }
 
-async function startWorker(env: Record<string, string>): Promise<{ child: ChildProcess; peakRssKb(): Promise<number>; stop(): Promise<void> }> {
+async function startWorker(
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; peakRssKb(): Promise<number>; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
     env: { ...process.env, ...env, DBOPS_WORKFLOW_BUNDLE: 'off' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -83,7 +101,7 @@ async function main() {
   console.log(`database ${DB}: ${(size / 1e9).toFixed(2)} GB; runs: ${RUNS}; cores: ${os.cpus().length}`);
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bench-restore-'));
   const env: Record<string, string> = {
-    ...(vars),
+    ...vars,
     DBOPS_TASK_QUEUE: `bench-restore-${suffix}`,
     DBOPS_BACKUP_DIR: path.join(tmp, 'store'),
     DBOPS_DATABASES: DB,
@@ -94,7 +112,12 @@ async function main() {
   const { client, connection } = await connectClient(config);
   const target = `${DB}_target`;
   const scratch = `${DB}_baseline`;
-  const times = { spec: [] as number[], pgRestore: [] as number[], dbops: [] as number[], check: [] as number[] };
+  const times = {
+    spec: [] as number[],
+    pgRestore: [] as number[],
+    dbops: [] as number[],
+    check: [] as number[],
+  };
   const cutovers: number[] = [];
   try {
     // Inputs, untimed: the dbops backup, the spec's gzip dump, the decompressed custom archive.
@@ -105,11 +128,15 @@ async function main() {
     });
     console.log(`backup ${backup.backupId}: ${(backup.sizeBytes / 1e6).toFixed(0)} MB`);
     sh(`PGDATABASE=${DB} ${bin('pg_dump')} -Fp --no-owner --no-privileges | gzip -6 > ${tmp}/spec.sql.gz`);
-    sh(`zstd -d -q -o ${tmp}/dump.pgcustom ${path.join(tmp, 'store', DB, backup.backupId, 'dump.pgcustom.zst')}`);
+    sh(
+      `zstd -d -q -o ${tmp}/dump.pgcustom ${path.join(tmp, 'store', DB, backup.backupId, 'dump.pgcustom.zst')}`,
+    );
 
     for (let i = 0; i < RUNS; i++) {
       sh(`${bin('dropdb')} --if-exists ${scratch} && ${bin('createdb')} ${scratch}`);
-      times.spec.push(sh(`gunzip -c ${tmp}/spec.sql.gz | PGDATABASE=${scratch} ${bin('psql')} -q -X -o /dev/null`));
+      times.spec.push(
+        sh(`gunzip -c ${tmp}/spec.sql.gz | PGDATABASE=${scratch} ${bin('psql')} -q -X -o /dev/null`),
+      );
       sh(`${bin('dropdb')} --if-exists ${scratch} && ${bin('createdb')} ${scratch}`);
       times.pgRestore.push(sh(`${bin('pg_restore')} -j 2 -d ${scratch} ${tmp}/dump.pgcustom`));
       sh(`${bin('dropdb')} --if-exists ${scratch}`);
@@ -131,11 +158,15 @@ async function main() {
       }
       times.check.push(performance.now() - t0);
       const t1 = performance.now();
-      await handle.executeUpdate(restoreApprovalUpdate, { args: [{ decision: 'approve', by: 'bench-approver', planHash: s.planHash! }] });
-      const r = (await handle.result());
+      await handle.executeUpdate(restoreApprovalUpdate, {
+        args: [{ decision: 'approve', by: 'bench-approver', planHash: s.planHash! }],
+      });
+      const r = await handle.result();
       times.dbops.push(performance.now() - t1);
       cutovers.push(r.cutoverMs ?? NaN);
-      for (const d of q(`SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '${target}%'`).split(' ').filter(Boolean)) {
+      for (const d of q(`SELECT string_agg(datname, ' ') FROM pg_database WHERE datname LIKE '${target}%'`)
+        .split(' ')
+        .filter(Boolean)) {
         sh(`${bin('dropdb')} --if-exists --force ${d}`);
       }
     }
@@ -147,8 +178,12 @@ async function main() {
     console.log('|---|---|');
     console.log(`| spec's way: gunzip -c | psql (fresh db) | ${secs(spec)} |`);
     console.log(`| pg_restore -j 2 alone (decompressed custom archive) | ${secs(pgr)} |`);
-    console.log(`| dbops restore, approval → result (download+sha256, pg_restore -j ${env.DBOPS_RESTORE_JOBS}, verify, cut-over, ANALYZE) | ${secs(dbops)} |`);
-    console.log(`| dbops pre-approval check (resolve, full archive check, plan) | ${secs(median(times.check))} |`);
+    console.log(
+      `| dbops restore, approval → result (download+sha256, pg_restore -j ${env.DBOPS_RESTORE_JOBS}, verify, cut-over, ANALYZE) | ${secs(dbops)} |`,
+    );
+    console.log(
+      `| dbops pre-approval check (resolve, full archive check, plan) | ${secs(median(times.check))} |`,
+    );
     console.log(`\nspeed-up vs the spec's way: ${(spec / dbops).toFixed(2)}× (goal ≥ 2×)`);
     console.log(`dbops vs pg_restore -j 2 alone: ${(dbops / pgr).toFixed(2)}× the time`);
     console.log(`cut-over window: median ${median(cutovers)} ms (goal ≤ 2000 ms)`);

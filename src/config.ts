@@ -2,6 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { PgConnectionSettings } from '../activities/postgres/connection';
+import type { StorageSettings } from '../activities/storage/types';
+import {
+  BACKUP_COMPRESSIONS,
+  BACKUP_FORMATS,
+  type BackupCompression,
+  type BackupFormat,
+} from '../common/backup';
 
 /**
  * dbops configuration: parsed and validated once, frozen, failing fast with the variable's name.
@@ -65,9 +72,6 @@ export function parseDurationMs(text: string): number {
   return Math.round(Number(m[1]) * unit);
 }
 
-export const BACKUP_FORMATS = ['custom', 'directory', 'plain'] as const;
-export const COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
-
 /** Every variable dbops reads, with its schema. Order is the order `dbops config` prints. */
 const variables = {
   DATABASE_URL: z
@@ -129,7 +133,7 @@ const variables = {
     .optional(),
 
   DBOPS_BACKUP_FORMAT: z.enum(BACKUP_FORMATS).default('custom'),
-  DBOPS_BACKUP_COMPRESSION: z.enum(COMPRESSIONS).default('zstd'),
+  DBOPS_BACKUP_COMPRESSION: z.enum(BACKUP_COMPRESSIONS).default('zstd'),
   DBOPS_RETENTION_DAYS: positiveInt.default(30),
   DBOPS_RETENTION_MIN_KEEP: positiveInt.default(7),
   DBOPS_MAX_CONCURRENT_DUMPS: positiveInt.default(1),
@@ -200,22 +204,10 @@ export interface Config {
     readonly metric: 'COSINE' | 'IP' | 'L2';
     readonly indexType: 'HNSW' | 'IVF_FLAT';
   };
-  readonly storage:
-    | { readonly kind: 'local'; readonly dir: string }
-    | {
-        readonly kind: 's3';
-        readonly bucket: string;
-        readonly endpoint: string | undefined;
-        readonly region: string;
-        readonly prefix: string;
-        readonly forcePathStyle: boolean;
-        readonly sse: 'AES256' | 'aws:kms' | undefined;
-        readonly kmsKeyId: string | undefined;
-        readonly storageClass: string | undefined;
-      };
+  readonly storage: StorageSettings;
   readonly backup: {
-    readonly format: (typeof BACKUP_FORMATS)[number];
-    readonly compression: (typeof COMPRESSIONS)[number];
+    readonly format: BackupFormat;
+    readonly compression: BackupCompression;
     readonly retentionDays: number;
     readonly minKeep: number;
     readonly maxConcurrentDumps: number;

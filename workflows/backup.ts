@@ -152,7 +152,10 @@ export async function backupWorkflow(
           parentClosePolicy: ParentClosePolicy.ABANDON,
         });
       } catch (err) {
-        log.warn('could not start the verification; run "dbops verify" later', { backupId, error: rootMessage(err) });
+        log.warn('could not start the verification; run "dbops verify" later', {
+          backupId,
+          error: rootMessage(err),
+        });
       }
     }
     const result: BackupWorkflowResult = {

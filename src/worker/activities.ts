@@ -18,7 +18,11 @@ export function buildActivities(config: Config, identity = `dbops@${os.hostname(
     ...createMilvusActivities({ milvus: config.milvus, pg: config.pg }),
     ...createStorageActivities({ storage: config.storage, retention: config.backup }),
     ...createNotifyActivities({ slackWebhookUrl: config.slackWebhookUrl }),
-    ...createRestoreActivities({ pg: config.pg, storage: config.storage, ui: { url: config.temporal.uiUrl, namespace: config.temporal.namespace } }),
+    ...createRestoreActivities({
+      pg: config.pg,
+      storage: config.storage,
+      ui: { url: config.temporal.uiUrl, namespace: config.temporal.namespace },
+    }),
   };
 }
 

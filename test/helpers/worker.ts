@@ -19,7 +19,10 @@ export async function startTestWorker(
   config: Config,
   overrides: Partial<WorkerOptions> = {},
 ): Promise<TestWorker> {
-  const { worker, dumpWorker, connection } = await createWorker(config, { shutdownGraceTime: '5s', ...overrides });
+  const { worker, dumpWorker, connection } = await createWorker(config, {
+    shutdownGraceTime: '5s',
+    ...overrides,
+  });
   const running = runWorkers({ worker, dumpWorker });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
