@@ -2,8 +2,7 @@
  * item_stats and user_profiles computed from the loaded behaviors (so they agree exactly).
  * profile_vector is the user's embedding in pgvector's binary form (1 KiB for dim 256).
  */
-export const DERIVED_TABLES_SQL: readonly string[] = [
-  `INSERT INTO item_stats (item_id, view_count, click_count, like_count, share_count, avg_rating, rating_count)
+export const ITEM_STATS_SQL = `INSERT INTO item_stats (item_id, view_count, click_count, like_count, share_count, avg_rating, rating_count)
    SELECT i.id,
           coalesce(b.views, 0), coalesce(b.clicks, 0), coalesce(b.likes, 0), coalesce(b.shares, 0),
           coalesce(round(b.avg_rating, 2), 0), coalesce(b.ratings, 0)
@@ -17,7 +16,9 @@ export const DERIVED_TABLES_SQL: readonly string[] = [
               avg(value) FILTER (WHERE action = 'rating') AS avg_rating,
               count(*) FILTER (WHERE action = 'rating') AS ratings
          FROM user_behaviors GROUP BY item_id
-     ) b ON b.item_id = i.id`,
+     ) b ON b.item_id = i.id`;
+
+export const USER_PROFILES_SQL: readonly string[] = [
   `CREATE TEMP TABLE seed_user_item_agg ON COMMIT DROP AS
    SELECT b.user_id, i.type, i.category, extract(hour FROM b.created_at AT TIME ZONE 'UTC')::int AS hour,
           count(*) AS n, max(b.created_at) AS last_at

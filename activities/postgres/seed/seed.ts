@@ -4,7 +4,7 @@ import type { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { failure, FailureType } from '../../../common/failures';
 import { quoteIdent, withPg, type PgConnectionSettings } from '../connection';
-import { DERIVED_TABLES_SQL } from './derived';
+import { ITEM_STATS_SQL, USER_PROFILES_SQL } from './derived';
 import {
   behaviorRows,
   impressionRows,
@@ -305,14 +305,22 @@ export async function seedDatabase(
       await allLanes([takeTasks, takeTasks]);
       copyMs = Date.now() - copyStarted;
       opts.onProgress?.({ table: 'indexes, item_stats, user_profiles', rows: 0, doneRows: done, totalRows });
-      // The behaviors' indexes on one connection; the derived tables (which only scan) and then
-      // the other tables' indexes on the other.
+      // Four connections: the behaviors' indexes (primary key last: it locks the table, so it
+      // waits for the derived tables' scans); item_stats, then its key; user_profiles, then its
+      // key; the other tables' indexes.
       await allLanes([
         (lc) => rebuild(lc, (t) => t === 'user_behaviors'),
         async (lc) => {
-          for (const sql of DERIVED_TABLES_SQL) await timed('item_stats, user_profiles', () => lc.query(sql));
-          await rebuild(lc, (t) => t !== 'user_behaviors');
+          await timed('item_stats', () => lc.query(ITEM_STATS_SQL));
+          await rebuild(lc, (t) => t === 'item_stats');
         },
+        async (lc) => {
+          // The per-user aggregate is a temp table of millions of rows: keep it in memory.
+          await lc.query("SET LOCAL temp_buffers = '512MB'");
+          for (const sql of USER_PROFILES_SQL) await timed('user_profiles', () => lc.query(sql));
+          await rebuild(lc, (t) => t === 'user_profiles');
+        },
+        (lc) => rebuild(lc, (t) => !['user_behaviors', 'item_stats', 'user_profiles'].includes(t)),
       ]);
       counts.item_stats = plan.items;
       counts.user_profiles = plan.users;
