@@ -73,12 +73,19 @@ export function registerSeedCommand(db: Command): void {
 
 function printSeedResult(r: SeedResult): void {
   printTable(
-    ['table', 'rows', 'time'],
-    Object.entries(r.rows).map(([table, rows]) => [
-      table,
-      rows,
-      humanDuration(r.tableMs[table] ?? r.tableMs['item_stats, user_profiles'] ?? 0),
-    ]),
+    ['table', 'rows', 'time (two connections at once)'],
+    [
+      ...Object.entries(r.rows).map(([table, rows]) => [table, rows, humanDuration(r.tableMs[table] ?? 0)]),
+      [
+        'indexes, rebuilt after the load',
+        '',
+        humanDuration(
+          Object.entries(r.tableMs)
+            .filter(([key]) => key.startsWith('index '))
+            .reduce((sum, [, ms]) => sum + ms, 0),
+        ),
+      ],
+    ],
   );
   process.stdout.write(
     `seeded database ${r.database}: ${r.totalRows} rows in ${humanDuration(r.totalMs)} (${r.rowsPerSecond} rows/s), ` +
