@@ -411,6 +411,10 @@ const milvus: ServerDef = {
       '--proxy-port',
       String(PORTS.milvus),
       ...components.flatMap((c) => ['--extra-config', `${c}.ip=${HOST}`]),
+      // Compaction is dbops' job (the nightly maintenance workflow): with the server's own background
+      // compaction off, what maintenance merges is deterministic and observable in tests.
+      '--extra-config',
+      'dataCoord.compaction.enableAutoCompaction=false',
     ];
     return spawnDetached(path.join(p.venvBin, 'python'), args, { logFile: p.logFile('milvus'), cwd: p.home });
   },
