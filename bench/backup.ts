@@ -170,11 +170,15 @@ async function main() {
       specSize = (await stat(file)).size;
       await rm(file);
     }
-    const local = await benchDbops('local', { DBOPS_BACKUP_DIR: path.join(work, 'store') }, [
-      ['custom', 'zstd'],
-      ['plain', 'zstd'],
-      ['directory', 'zstd'],
-    ]);
+    const local = await benchDbops(
+      'local',
+      { DBOPS_STORAGE: 'local', DBOPS_BACKUP_DIR: path.join(work, 'store') },
+      [
+        ['custom', 'zstd'],
+        ['plain', 'zstd'],
+        ['directory', 'zstd'],
+      ],
+    );
     const s3 = await benchDbops('s3', s3Overrides(`bench-${suffix}`), [['custom', 'zstd']]);
 
     const b = median(bound);

@@ -103,6 +103,7 @@ async function main() {
   const env: Record<string, string> = {
     ...vars,
     DBOPS_TASK_QUEUE: `bench-restore-${suffix}`,
+    DBOPS_STORAGE: 'local',
     DBOPS_BACKUP_DIR: path.join(tmp, 'store'),
     DBOPS_DATABASES: DB,
     DBOPS_RESTORE_JOBS: opt('jobs', '2'),
