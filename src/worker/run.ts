@@ -1,7 +1,8 @@
 import type { Config } from '../config';
 import { createWorker, runWorkers, type CreatedWorker } from './create';
 import { startHttpServer, workerReadiness, type ReadinessCheck, type WorkerHttpServer } from './http';
-import { installTemporalTelemetry } from './metrics';
+import { storeBackupAgeSource } from './backup-age';
+import { installTemporalTelemetry, registerBackupAgeSource } from './metrics';
 
 /**
  * Runs the worker until SIGINT/SIGTERM. The SDK's runtime installs those handlers: on a signal the
@@ -14,6 +15,7 @@ export async function runWorker(config: Config, log: (line: string) => void = co
   let http: WorkerHttpServer | undefined;
   if (config.httpPort !== undefined) {
     const coreMetricsUrl = await installTemporalTelemetry();
+    registerBackupAgeSource(storeBackupAgeSource(config));
     const ready: { check?: ReadinessCheck } = {};
     http = await startHttpServer({
       port: config.httpPort,
