@@ -10,47 +10,24 @@
  * --prepare (re)creates the database: `dbops db seed --scale 1` when available, else bench/backup-seed.sql.
  * Run it in the background: `nohup npx tsx bench/backup.ts > bench/out/backup.txt 2>&1 &`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createBackupStore } from '../activities/storage';
 import type { BackupCompression, BackupFormat } from '../common/backup';
 import { startBackup } from '../src/backup/start';
 import { connectClient } from '../src/temporal';
-import { s3Overrides, stackVars, testConfig, uniqueSuffix } from '../test/helpers/stack';
+import { s3Overrides, testConfig, uniqueSuffix } from '../test/helpers/stack';
+import { hasFlag, median, opt, pgBin, pgEnvFor, secs, startBenchWorker, timedShell, vars } from './lib';
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
 const DB = opt('db', 'bench_backup');
 const RUNS = Number(opt('runs', '3'));
 const suffix = uniqueSuffix();
-const vars = stackVars();
-const bin = (tool: string) => path.join(vars.DBOPS_PG_BIN_DIR!, tool);
-const pgEnv = {
-  PATH: process.env.PATH!,
-  PGHOST: vars.PGHOST!,
-  PGPORT: vars.PGPORT!,
-  PGUSER: vars.PGUSER!,
-  PGDATABASE: DB,
-};
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const secs = (ms: number) => (ms / 1000).toFixed(1);
+const bin = pgBin;
+const pgEnv = pgEnvFor(DB);
 const mb = (b: number) => (b / 1e6).toFixed(0);
-
-function sh(script: string): number {
-  const t = performance.now();
-  const r = spawnSync('bash', ['-o', 'pipefail', '-c', script], {
-    env: pgEnv,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  if (r.status !== 0) throw new Error(`failed: ${script}`);
-  return performance.now() - t;
-}
+const sh = timedShell(pgEnv);
 
 function prepare(): void {
   const seed = spawnSync('npm', ['run', '-s', 'dbops', '--', 'db', 'seed', '--help'], { encoding: 'utf8' });
@@ -66,39 +43,6 @@ function prepare(): void {
   }
 }
 
-interface Worker {
-  child: ChildProcess;
-  peakRssKb(): Promise<number>;
-  stop(): Promise<void>;
-}
-
-/** A real dbops worker in a child process (so its peak RSS is its own). */
-async function startWorker(env: Record<string, string>): Promise<Worker> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
-    env: { ...process.env, ...env, DBOPS_WORKFLOW_BUNDLE: 'off' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('polling task queue')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${log}`)));
-  });
-  return {
-    child,
-    async peakRssKb() {
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
-      return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
-  };
-}
-
 async function benchDbops(
   label: string,
   extraEnv: Record<string, string>,
@@ -112,7 +56,7 @@ async function benchDbops(
     ...extraEnv,
   };
   const config = testConfig(baseEnv);
-  const worker = await startWorker(baseEnv);
+  const worker = await startBenchWorker(baseEnv);
   const { client, connection } = await connectClient(config);
   const store = createBackupStore(config.storage);
   const out: { variant: string; times: number[]; size: number }[] = [];
@@ -148,7 +92,7 @@ async function benchDbops(
 }
 
 async function main() {
-  if (args.includes('--prepare')) prepare();
+  if (hasFlag('prepare')) prepare();
   const work = await mkdtemp(path.join(os.tmpdir(), 'bench-backup-'));
   const dbSize = spawnSync(bin('psql'), ['-Atc', `SELECT pg_database_size('${DB}')`], {
     env: pgEnv,

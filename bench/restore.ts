@@ -9,46 +9,24 @@
  *   npx tsx bench/restore.ts [--db bench_restore] [--runs 1] [--prepare]
  * Run it in the background: `nohup npx tsx bench/restore.ts > bench/out/restore.txt 2>&1 &`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { BackupWorkflowResult } from '../common/backup';
 import type { RestoreStatus } from '../common/restore';
 import { startRestore } from '../src/cli/commands/restore';
 import { connectClient } from '../src/temporal';
-import { stackVars, testConfig, uniqueSuffix } from '../test/helpers/stack';
+import { testConfig, uniqueSuffix } from '../test/helpers/stack';
+import { hasFlag, median, opt, pgBin, pgEnvFor, secs, startBenchWorker, timedShell, vars } from './lib';
 import { restoreApprovalUpdate, restoreStatusQuery } from '../workflows/restore-messages';
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
 const DB = opt('db', 'bench_restore');
 const RUNS = Number(opt('runs', '1'));
 const suffix = uniqueSuffix();
-const vars = stackVars();
-const bin = (tool: string) => path.join(vars.DBOPS_PG_BIN_DIR!, tool);
-const pgEnv = {
-  PATH: process.env.PATH!,
-  PGHOST: vars.PGHOST!,
-  PGPORT: vars.PGPORT!,
-  PGUSER: vars.PGUSER!,
-  PGDATABASE: 'postgres',
-};
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const secs = (ms: number) => (ms / 1000).toFixed(1);
-
-function sh(script: string): number {
-  const t = performance.now();
-  const r = spawnSync('bash', ['-o', 'pipefail', '-c', script], {
-    env: pgEnv,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  if (r.status !== 0) throw new Error(`failed: ${script}`);
-  return performance.now() - t;
-}
+const bin = pgBin;
+const pgEnv = pgEnvFor('postgres');
+const sh = timedShell(pgEnv);
 const q = (sql: string) =>
   spawnSync(bin('psql'), ['-XAtc', sql], { env: pgEnv, encoding: 'utf8' }).stdout.trim();
 
@@ -68,35 +46,8 @@ function prepare(): void {
   }
 }
 
-async function startWorker(
-  env: Record<string, string>,
-): Promise<{ child: ChildProcess; peakRssKb(): Promise<number>; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
-    env: { ...process.env, ...env, DBOPS_WORKFLOW_BUNDLE: 'off' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('polling task queue')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${log}`)));
-  });
-  return {
-    child,
-    async peakRssKb() {
-      return Number(/VmHWM:\s+(\d+)/.exec(await readFile(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
-  };
-}
-
 async function main() {
-  if (args.includes('--prepare') || q(`SELECT 1 FROM pg_database WHERE datname = '${DB}'`) !== '1') prepare();
+  if (hasFlag('prepare') || q(`SELECT 1 FROM pg_database WHERE datname = '${DB}'`) !== '1') prepare();
   const size = Number(q(`SELECT pg_database_size('${DB}')`));
   console.log(`database ${DB}: ${(size / 1e9).toFixed(2)} GB; runs: ${RUNS}; cores: ${os.cpus().length}`);
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bench-restore-'));
@@ -109,7 +60,7 @@ async function main() {
     DBOPS_RESTORE_JOBS: opt('jobs', '2'),
   };
   const config = testConfig(env);
-  const worker = await startWorker(env);
+  const worker = await startBenchWorker(env);
   const { client, connection } = await connectClient(config);
   const target = `${DB}_target`;
   const scratch = `${DB}_baseline`;
