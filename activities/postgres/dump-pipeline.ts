@@ -100,6 +100,8 @@ export function compress(compression: BackupCompression, input: string | Readabl
       if (code !== 0)
         throw new Error(`zstd ${signal ? `killed by ${signal}` : `exited ${code}`}: ${tail.toString()}`);
     });
+    // Callers await `done` only on their success path; an earlier failure must not leave it unhandled.
+    done.catch(() => undefined);
     return { stream: child.stdout!, done, kill: () => child.kill('SIGKILL') };
   }
   const source = typeof input === 'string' ? undefined : input;
@@ -133,6 +135,7 @@ export function decompress(compression: BackupCompression, input: Readable): Dec
       if (code !== 0)
         throw new Error(`zstd -d ${signal ? `killed by ${signal}` : `exited ${code}`}: ${tail.toString()}`);
     });
+    done.catch(() => undefined);
     return { stream: child.stdout, done, kill: () => child.kill('SIGKILL') };
   }
   const out = compression === 'gzip' ? createGunzip() : new PassThrough();
