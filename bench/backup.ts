@@ -6,7 +6,8 @@
  *     manifest, latest) to the local store and to the S3 server, for custom/plain/directory + zstd
  * and prints medians, sizes, the worker's peak RSS and the ratios against the goals.
  *
- *   npx tsx bench/backup.ts [--db bench_backup] [--runs 3] [--prepare]
+ *   npx tsx bench/backup.ts [--db bench_backup] [--runs 3] [--prepare] [--quick]
+ * --quick times only the bound and the default (local custom+zstd), for iterating on the pipeline.
  * --prepare (re)creates the database: `dbops db seed --scale 1` when available, else bench/backup-seed.sql.
  * Run it in the background: `nohup npx tsx bench/backup.ts > bench/out/backup.txt 2>&1 &`.
  */
@@ -23,6 +24,7 @@ import { hasFlag, median, opt, pgBin, pgEnvFor, secs, startBenchWorker, timedShe
 
 const DB = opt('db', 'bench_backup');
 const RUNS = Number(opt('runs', '3'));
+const QUICK = hasFlag('quick');
 const suffix = uniqueSuffix();
 const bin = pgBin;
 const pgEnv = pgEnvFor(DB);
@@ -108,6 +110,7 @@ async function main() {
     let specSize = 0;
     for (let i = 0; i < RUNS; i++) {
       bound.push(sh(`${bin('pg_dump')} -Fc -Z0 > /dev/null`));
+      if (QUICK) continue;
       const file = path.join(work, 'spec.sql.gz');
       specDump.push(sh(`${bin('pg_dump')} --format=plain --no-owner --no-privileges | gzip -6 > ${file}`));
       specVerify.push(sh(`gzip -t ${file}`));
@@ -117,12 +120,21 @@ async function main() {
     const local = await benchDbops(
       'local',
       { DBOPS_STORAGE: 'local', DBOPS_BACKUP_DIR: path.join(work, 'store') },
-      [
-        ['custom', 'zstd'],
-        ['plain', 'zstd'],
-        ['directory', 'zstd'],
-      ],
+      QUICK
+        ? [['custom', 'zstd']]
+        : [
+            ['custom', 'zstd'],
+            ['plain', 'zstd'],
+            ['directory', 'zstd'],
+          ],
     );
+    if (QUICK) {
+      const m = median(local.results[0]!.times);
+      console.log(
+        `bound ${secs(median(bound))} s (${bound.map(secs).join(' ')}); dbops local custom+zstd ${secs(m)} s (${local.results[0]!.times.map(secs).join(' ')}) = ${(m / median(bound)).toFixed(2)}× bound, ${mb(local.results[0]!.size)} MB; worker peak RSS ${(local.peakRssKb / 1024).toFixed(0)} MB`,
+      );
+      return;
+    }
     const s3 = await benchDbops('s3', s3Overrides(`bench-${suffix}`), [['custom', 'zstd']]);
 
     const b = median(bound);

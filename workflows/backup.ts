@@ -110,7 +110,8 @@ export async function backupWorkflow(
       file: dump.file,
       sizeBytes: dump.sizeBytes,
       sha256: dump.sha256,
-      rawBytes: dump.rawBytes,
+      // Histories from before the check reported it carry no rawBytes there.
+      rawBytes: integrity.rawBytes ?? dump.rawBytes,
       startedAt: new Date(started).toISOString(),
       finishedAt,
       durationMs: Date.now() - started,

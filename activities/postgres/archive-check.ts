@@ -22,35 +22,64 @@ export interface ArchiveCheckInput {
 const PLAIN_END_MARK = '-- PostgreSQL database dump complete';
 
 /**
- * Feeds a child's stdin until it closes it (pg_restore --list reads only the TOC, tar -t may stop
+ * Feeds each child's stdin until it closes it (pg_restore --list reads only the TOC, tar -t may stop
  * early) and keeps reading to the end, so the whole stream is proven decodable.
  */
-function teeToChild(child: ReturnType<typeof spawn>, onChunk: (chunk: Buffer) => void): Writable {
-  let open = true;
-  child.stdin!.on('error', () => (open = false));
-  child.stdin!.on('close', () => (open = false));
+function teeToChildren(children: ReturnType<typeof spawn>[], onChunk: (chunk: Buffer) => void): Writable {
+  const open = children.map(() => true);
+  children.forEach((child, i) => {
+    child.stdin!.on('error', () => (open[i] = false));
+    child.stdin!.on('close', () => (open[i] = false));
+  });
+  const writeTo = (i: number, chunk: Buffer) =>
+    new Promise<void>((resolve) => {
+      const stdin = children[i]!.stdin!;
+      if (!open[i] || !stdin.writable || stdin.write(chunk)) return resolve();
+      const go = () => {
+        stdin.off('drain', go);
+        stdin.off('close', go);
+        resolve();
+      };
+      stdin.on('drain', go);
+      stdin.on('close', go);
+    });
   return new Writable({
     write(chunk: Buffer, _enc, done) {
       onChunk(chunk);
-      if (open && child.stdin!.writable) {
-        if (!child.stdin!.write(chunk)) {
-          const go = () => {
-            child.stdin!.off('drain', go);
-            child.stdin!.off('close', go);
-            done();
-          };
-          child.stdin!.on('drain', go);
-          child.stdin!.on('close', go);
-          return;
-        }
-      }
-      done();
+      Promise.all(children.map((_, i) => writeTo(i, chunk))).then(() => done(), done);
     },
     final(done) {
-      if (open) child.stdin!.end();
+      children.forEach((child, i) => open[i] && child.stdin!.end());
       done();
     },
   });
+}
+
+/**
+ * Streams `source` into `zstd -t` (every frame's checksum, to the end) and into `head`, a `zstd -d`
+ * whose output only the TOC reader consumes (it stops early; then it no longer gets input).
+ * Returns the uncompressed size zstd -t reports.
+ */
+async function zstdTest(
+  source: Readable,
+  head: ReturnType<typeof spawn>,
+  kills: (() => void)[],
+): Promise<number> {
+  const tester = spawn('zstd', ['-t', '-v'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  kills.push(() => tester.kill('SIGKILL'));
+  const tail = new StderrTail();
+  tail.attach(tester.stderr);
+  const exited = exitOf(tester);
+  await pipeline(
+    source,
+    teeToChildren([tester, head], () => undefined),
+  );
+  const { code, signal } = await exited;
+  if (code !== 0)
+    throw new Error(`zstd -t ${signal ? `killed by ${signal}` : `exited ${code}`}: ${tail.toString()}`);
+  const size = /(\d+) bytes\s*$/.exec(tail.toString());
+  if (!size) throw new Error(`zstd -t did not report the decompressed size: ${tail.toString()}`);
+  return Number(size[1]);
 }
 
 /** Re-reads a stored archive: size, SHA-256, decompression to the end, and the format's own reader. */
@@ -58,7 +87,7 @@ export async function checkStoredArchive(
   storage: StorageSettings,
   pgRestorePath: string,
   input: ArchiveCheckInput,
-): Promise<{ checks: string }> {
+): Promise<{ checks: string; rawBytes: number }> {
   const ctx = Context.current();
   const store = createBackupStore(storage);
   const key = backupFileKey(input.database, input.backupId, input.file);
@@ -70,39 +99,50 @@ export async function checkStoredArchive(
   const beat = setInterval(() => ctx.heartbeat({ phase: 'verifying', bytes: hashed.bytes }), 3000);
   try {
     const source: Readable = (await store.get(key)).pipe(hashed);
-    const unpacked = decompress(input.compression, source);
-    kills.push(() => unpacked.kill());
     let rawBytes = 0;
     let tail = Buffer.alloc(0);
+    // custom+zstd: zstd -t proves the whole stream; only the head is decompressed, for pg_restore --list.
+    const testWholeZstd = input.format === 'custom' && input.compression === 'zstd';
+    const head = testWholeZstd
+      ? spawn('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', 'pipe', 'ignore'] })
+      : undefined;
+    if (head) kills.push(() => head.kill('SIGKILL'));
     const reader =
       input.format === 'custom'
-        ? spawn(pgRestorePath, ['--list'], { stdio: ['pipe', 'pipe', 'pipe'] })
+        ? spawn(pgRestorePath, ['--list'], { stdio: [head ? head.stdout : 'pipe', 'pipe', 'pipe'] })
         : input.format === 'directory'
           ? spawn('tar', ['-t'], { stdio: ['pipe', 'pipe', 'pipe'] })
           : undefined;
+    head?.stdout.destroy();
     let listing = '';
     const readerTail = new StderrTail();
     if (reader) {
       kills.push(() => reader.kill('SIGKILL'));
-      reader.stdout.setEncoding('utf8');
-      reader.stdout.on('data', (s: string) => (listing = (listing + s).slice(-1_000_000)));
+      reader.stdout!.setEncoding('utf8');
+      reader.stdout!.on('data', (s: string) => (listing = (listing + s).slice(-1_000_000)));
       readerTail.attach(reader.stderr);
     }
     const count = (chunk: Buffer) => {
       rawBytes += chunk.length;
       if (input.format === 'plain') tail = Buffer.concat([tail, chunk]).subarray(-256);
     };
-    const sink = reader
-      ? teeToChild(reader, count)
-      : new Writable({
-          write(chunk: Buffer, _enc, done) {
-            count(chunk);
-            done();
-          },
-        });
     try {
-      await pipeline(unpacked.stream, sink);
-      await unpacked.done;
+      if (head) {
+        rawBytes = await zstdTest(source, head, kills);
+      } else {
+        const unpacked = decompress(input.compression, source);
+        kills.push(() => unpacked.kill());
+        const sink = reader
+          ? teeToChildren([reader], count)
+          : new Writable({
+              write(chunk: Buffer, _enc, done) {
+                count(chunk);
+                done();
+              },
+            });
+        await pipeline(unpacked.stream, sink);
+        await unpacked.done;
+      }
     } catch (err) {
       if (ctx.cancellationSignal.aborted) throw new CancelledFailure('verification cancelled');
       throw failure(
@@ -157,7 +197,7 @@ export async function checkStoredArchive(
       }
       checks.push('plain dump end marker');
     }
-    return { checks: checks.join(', ') };
+    return { checks: checks.join(', '), rawBytes };
   } finally {
     clearInterval(beat);
     ctx.cancellationSignal.removeEventListener('abort', onCancel);

@@ -80,16 +80,24 @@ const GZIP_LEVEL = 6;
 
 /**
  * Compresses `input` (a file path, read by zstd itself, or a stream). zstd runs as a child
- * process (pg_dump has no zstd here); gzip runs in Node's zlib (libuv thread pool).
+ * process (pg_dump has no zstd here); gzip runs in Node's zlib (libuv thread pool). `handOver`:
+ * `input` is another child's stdout pipe, which zstd then reads directly.
  */
-export function compress(compression: BackupCompression, input: string | Readable): Compressor {
+export function compress(
+  compression: BackupCompression,
+  input: string | Readable,
+  opts: { handOver?: boolean } = {},
+): Compressor {
   if (compression === 'zstd') {
     const fromFile = typeof input === 'string';
-    // zstd reads a file itself (no copy through Node); a stream is piped into its stdin.
+    const handOver = !fromFile && opts.handOver === true;
+    // zstd reads a file, or another child's stdout pipe, itself (no copy through Node); any other stream is piped into its stdin.
     const child = spawn('zstd', [ZSTD_LEVEL, '-q', '-c', ...(fromFile ? [input] : [])], {
-      stdio: [fromFile ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [fromFile ? 'ignore' : handOver ? input : 'pipe', 'pipe', 'pipe'],
     });
-    if (typeof input !== 'string') {
+    // Our end of the pipe closes: if zstd dies, the producer gets EPIPE instead of blocking forever.
+    if (handOver) input.destroy();
+    else if (typeof input !== 'string') {
       child.stdin!.on('error', () => undefined);
       input.pipe(child.stdin!);
       input.once('error', () => child.kill('SIGKILL'));

@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -173,13 +172,8 @@ export function createDumpActivities(deps: DumpDeps) {
       const tmp = await mkdtemp(path.join(deps.tempDir ?? os.tmpdir(), `dbops-dump-${input.backupId}-`));
       let phase = 'dumping';
       let progressBytes = 0;
-      let progressFile: string | undefined;
       const beat = setInterval(() => {
-        void (async () => {
-          if (progressFile)
-            progressBytes = (await stat(progressFile).catch(() => undefined))?.size ?? progressBytes;
-          ctx.heartbeat({ phase, bytes: progressBytes });
-        })();
+        ctx.heartbeat({ phase, bytes: progressBytes });
       }, HEARTBEAT_MS);
       const kills: (() => void)[] = [];
       const onCancel = () => kills.forEach((k) => k());
@@ -236,18 +230,22 @@ export function createDumpActivities(deps: DumpDeps) {
         let compressorDone: Promise<void>;
         let rawBytes = 0;
         let pgDumpExit: Promise<void> = Promise.resolve();
-        if (input.format === 'plain') {
-          const raw = new HashTap();
+        if (input.format !== 'directory') {
+          // plain and custom stream pg_dump's stdout through the compressor into the store: written once.
+          // A custom archive written to a pipe has no data offsets; restore fills them in before
+          // a parallel pg_restore (custom-archive.ts), so nothing is lost by not writing a file here.
           const pgDump = startDump(undefined, 'pipe' as never);
           pgDumpExit = pgDump.then((r) => {
             if (r.exitCode !== 0) throw pgDumpFailed(r.exitCode, r.signal);
           });
           pgDumpExit.catch(() => undefined);
-          const c = compress(input.compression, (pgDump.stdout as unknown as Readable).pipe(raw));
+          const handOver = input.compression === 'zstd';
+          const raw = handOver ? undefined : new HashTap();
+          const stdout = pgDump.stdout as unknown as Readable;
+          const c = compress(input.compression, raw ? stdout.pipe(raw) : stdout, { handOver });
           kills.push(() => c.kill());
           compressorDone = c.done;
           source = c.stream;
-          pgDumpExit.catch(() => undefined);
           compressorDone.catch(() => undefined);
           const hashed = new HashTap();
           phase = 'dumping+uploading';
@@ -264,38 +262,31 @@ export function createDumpActivities(deps: DumpDeps) {
           } finally {
             clearInterval(counter);
           }
-          return await finish(hashed, raw.bytes);
+          // zstd reads pg_dump directly, so the uncompressed size comes from the re-read check.
+          return await finish(hashed, raw?.bytes ?? 0);
         }
 
-        // custom/directory: pg_dump writes a seekable archive (offsets for parallel pg_restore), then it is compressed and uploaded.
-        const target = path.join(tmp, input.format === 'custom' ? 'dump.pgcustom' : 'dump.pgdir');
-        progressFile = input.format === 'custom' ? target : undefined;
+        // directory: pg_dump -j writes a folder, which one tar stream carries into the store.
+        const target = path.join(tmp, 'dump.pgdir');
         const pgDump = await startDump(target, 'ignore');
         if (pgDump.exitCode !== 0) throw pgDumpFailed(pgDump.exitCode, pgDump.signal);
-        progressFile = undefined;
         phase = 'compressing+uploading';
-        let input2: string | Readable;
-        if (input.format === 'custom') {
-          rawBytes = (await stat(target)).size;
-          input2 = input.compression === 'zstd' ? target : createReadStream(target);
-        } else {
-          const tar = spawn('tar', ['-C', target, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
-          kills.push(() => tar.kill('SIGKILL'));
-          const tarTail = new StderrTail();
-          tarTail.attach(tar.stderr);
-          const rawTap = new HashTap();
-          input2 = tar.stdout.pipe(rawTap);
-          pgDumpExit = exitOf(tar).then(({ code }) => {
-            rawBytes = rawTap.bytes;
-            if (code !== 0)
-              throw failure(
-                FailureType.ProcessFailed,
-                `tar of the directory archive exited ${code}: ${tarTail.toString()}`,
-              );
-          });
-          pgDumpExit.catch(() => undefined);
-        }
-        const c = compress(input.compression, input2);
+        const tar = spawn('tar', ['-C', target, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        kills.push(() => tar.kill('SIGKILL'));
+        const tarTail = new StderrTail();
+        tarTail.attach(tar.stderr);
+        const rawTap = new HashTap();
+        const tarStream = tar.stdout.pipe(rawTap);
+        pgDumpExit = exitOf(tar).then(({ code }) => {
+          rawBytes = rawTap.bytes;
+          if (code !== 0)
+            throw failure(
+              FailureType.ProcessFailed,
+              `tar of the directory archive exited ${code}: ${tarTail.toString()}`,
+            );
+        });
+        pgDumpExit.catch(() => undefined);
+        const c = compress(input.compression, tarStream);
         kills.push(() => c.kill());
         c.done.catch(() => undefined);
         const hashed = new HashTap();
@@ -344,7 +335,7 @@ export function createDumpActivities(deps: DumpDeps) {
     /** Re-reads the stored archive and proves it intact (size, SHA-256, decodable to the end, readable by its tool). */
     async verifyBackupArchive(
       input: ArchiveCheckInput & { pgDumpVersion: string },
-    ): Promise<{ checks: string }> {
+    ): Promise<{ checks: string; rawBytes: number }> {
       // pg_restore must be at least as new as the pg_dump that wrote the archive.
       const bins = await resolvePgBinaries(deps.pg.binDir, parseInt(input.pgDumpVersion, 10));
       return checkStoredArchive(deps.storage, bins.path('pg_restore'), input);

@@ -11,6 +11,7 @@ import { preRestoreDatabaseName, type RollbackInput, type RollbackResult } from 
 import { createBackupStore, loadManifest, type BackupStore, type StorageSettings } from '../storage';
 import { resolvePgBinaries } from './binaries';
 import { pgChildEnv, withPg, serverMajorVersion, type PgConnectionSettings } from './connection';
+import { ArchiveFormatError, fillCustomArchiveOffsets } from './custom-archive';
 import { decompress, exitOf, StderrTail } from './dump-pipeline';
 import {
   checkedName,
@@ -255,6 +256,23 @@ export function createRestoreActivities(deps: RestoreDeps) {
                 await decompressToFile(manifest, stream, file, kills);
                 assertDigest(manifest, tap);
                 let archive = file;
+                if (manifest.format === 'custom') {
+                  phase = 'indexing';
+                  // A format this reader does not know only costs speed: pg_restore finds the blocks itself.
+                  try {
+                    const offsets = await fillCustomArchiveOffsets(file);
+                    Context.current().log.info('custom archive data offsets', {
+                      backupId: manifest.id,
+                      ...offsets,
+                    });
+                  } catch (err) {
+                    if (!(err instanceof ArchiveFormatError)) throw err;
+                    Context.current().log.warn('data offsets not filled in; parallel restore will scan', {
+                      backupId: manifest.id,
+                      reason: err.message,
+                    });
+                  }
+                }
                 if (manifest.format === 'directory') {
                   archive = path.join(tmp, 'dump.pgdir');
                   await mkdir(archive);

@@ -49,6 +49,7 @@ async function restoreAndCount(manifest: BackupManifest, archive: Buffer): Promi
         : manifest.compression === 'gzip'
           ? execFileSync('gzip', ['-dc'], { input: archive, maxBuffer: 1 << 30 })
           : archive;
+    expect(raw.length).toBe(manifest.rawBytes);
     if (manifest.format === 'plain') pgTool(cfg, 'psql', ['-q', '-v', 'ON_ERROR_STOP=1', '-d', target], raw);
     else if (manifest.format === 'custom') {
       const file = path.join(work, 'dump.pgcustom');
