@@ -134,6 +134,8 @@ export interface BackupManifest {
   readonly pgDumpVersion: string;
   /** Latest successful migration in flyway_schema_history, or null if the table is absent. */
   readonly schemaVersion: string | null;
+  /** The archive carries the planner statistics (pg_dump --statistics, PostgreSQL 18+): a restore needs no ANALYZE. */
+  readonly statistics?: boolean;
   /** Exact row counts taken in the dump's snapshot. */
   readonly tables: readonly TableRowCount[];
   readonly integrity: {

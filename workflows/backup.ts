@@ -118,6 +118,7 @@ export async function backupWorkflow(
       serverVersion: dump.serverVersion,
       pgDumpVersion: dump.pgDumpVersion,
       schemaVersion: dump.schemaVersion,
+      statistics: dump.statistics,
       tables: dump.tables,
       integrity: { checkedAt: finishedAt, checks: integrity.checks },
       workflowId: info.workflowId,

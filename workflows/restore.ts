@@ -247,13 +247,14 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
 
   // Restore into the shadow, verify, cut over. Before cut-over, any failure leaves the target as it was.
   let cutover: Awaited<ReturnType<RestoreActivities['swapInRestoredDatabase']>> | undefined;
+  let statisticsRestored = false;
   try {
     phase('restoring');
-    await streaming(`restore ${manifest.id} into ${shadow}`).restoreBackupInto({
+    ({ statisticsRestored } = await streaming(`restore ${manifest.id} into ${shadow}`).restoreBackupInto({
       backupId: manifest.id,
       database: shadow,
       jobs: input.jobs,
-    });
+    }));
     phase('verifying');
     await streaming(`verify ${shadow} against the manifest of ${manifest.id}`).verifyRestoredDatabase({
       database: shadow,
@@ -292,12 +293,15 @@ export async function restoreWorkflow(input: RestoreWorkflowInput): Promise<Rest
     throw err;
   }
 
-  phase('analyzing');
-  try {
-    await streaming(`ANALYZE ${target}`).analyzeDatabase({ database: target });
-  } catch (err) {
-    // The restore is done; stale statistics only slow queries until autovacuum analyzes.
-    log.warn('ANALYZE after restore failed', { target, error: rootMessage(err) });
+  // An archive with planner statistics (PostgreSQL 18+) brought them along: no ANALYZE needed.
+  if (!statisticsRestored) {
+    phase('analyzing');
+    try {
+      await streaming(`ANALYZE ${target}`).analyzeDatabase({ database: target });
+    } catch (err) {
+      // The restore is done; stale statistics only slow queries until autovacuum analyzes.
+      log.warn('ANALYZE after restore failed', { target, error: rootMessage(err) });
+    }
   }
   const done = result('restored', {
     preRestoreDatabase: cutover.targetExisted ? preRestore : null,

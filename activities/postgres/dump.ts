@@ -48,12 +48,16 @@ export interface DumpResult {
   readonly serverVersion: string;
   readonly pgDumpVersion: string;
   readonly schemaVersion: string | null;
+  /** pg_dump wrote the planner statistics too (PostgreSQL 18+). */
+  readonly statistics: boolean;
   readonly tables: TableRowCount[];
   readonly startedAt: string;
   readonly finishedAt: string;
 }
 
 const HEARTBEAT_MS = 3000;
+/** pg_dump --statistics exists since PostgreSQL 18. */
+const STATISTICS_SINCE_MAJOR = 18;
 
 /** Tables whose data pg_dump writes: ordinary and partitioned tables outside system schemas and extensions. */
 const TABLES_SQL = `
@@ -112,8 +116,11 @@ function pgDumpArgs(
   snapshot: string,
   target: string | undefined,
   jobs: number,
+  statistics: boolean,
 ): string[] {
   const args = [`--format=${format}`, `--snapshot=${snapshot}`, '--no-password'];
+  // Statistics restore in milliseconds; without them the restored database needs a full ANALYZE.
+  if (statistics) args.push('--statistics');
   if (format !== 'plain') args.push('--compress=0'); // compression runs outside pg_dump (zstd/gzip)
   if (format === 'directory') args.push(`--jobs=${jobs}`);
   if (target) args.push(`--file=${target}`);
@@ -195,13 +202,14 @@ export function createDumpActivities(deps: DumpDeps) {
         counting.catch(() => undefined);
 
         // execa is ESM-only: loaded lazily so this CommonJS module can be require()d by the worker.
+        const withStatistics = bins.major >= STATISTICS_SINCE_MAJOR;
         const { execa } = await import('execa');
         const env = pgChildEnv(deps.pg, input.database);
         const pgDumpTail = new StderrTail();
         const startDump = (target: string | undefined, stdout: 'ignore' | NodeJS.WritableStream) => {
           const child = execa(
             bins.path('pg_dump'),
-            pgDumpArgs(input.format, snapshot, target, deps.directoryJobs ?? 2),
+            pgDumpArgs(input.format, snapshot, target, deps.directoryJobs ?? 2, withStatistics),
             {
               env,
               extendEnv: false,
@@ -314,6 +322,7 @@ export function createDumpActivities(deps: DumpDeps) {
             serverVersion,
             pgDumpVersion: bins.version,
             schemaVersion: schema,
+            statistics: withStatistics,
             tables,
             startedAt: startedAt.toISOString(),
             finishedAt: new Date().toISOString(),

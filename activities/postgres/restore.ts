@@ -42,6 +42,8 @@ export interface RestoreDeps {
 
 const HEARTBEAT_MS = 2000;
 /** The shadow is not live until cut-over: its restore session can trade durability for speed. */
+/** pg_dump/pg_restore --statistics exist since PostgreSQL 18. */
+const STATISTICS_SINCE_MAJOR = 18;
 const FAST_RESTORE_OPTIONS = '-c synchronous_commit=off -c maintenance_work_mem=256MB';
 
 export interface ArchiveCheck {
@@ -218,12 +220,17 @@ export function createRestoreActivities(deps: RestoreDeps) {
       backupId: string;
       database: string;
       jobs: number;
-    }): Promise<{ bytes: number; durationMs: number }> {
+    }): Promise<{ bytes: number; durationMs: number; statisticsRestored: boolean }> {
       const started = Date.now();
       checkedName(input.database);
       return withStore(deps.storage, async (store) => {
         const manifest = await loadManifest(store, input.backupId);
-        const b = await bins();
+        const { b, serverMajor } = await withPg(deps.pg, undefined, async (c) => {
+          const major = await serverMajorVersion(c);
+          return { serverMajor: major, b: await resolvePgBinaries(deps.pg.binDir, major) };
+        });
+        // Planner statistics in the archive (pg_dump --statistics) need a PostgreSQL 18+ server to load.
+        const statisticsRestored = manifest.statistics === true && serverMajor >= STATISTICS_SINCE_MAJOR;
         await recreateDatabase(deps.pg, input.database);
         const tmp = await mkdtemp(path.join(deps.tempDir ?? os.tmpdir(), `dbops-restore-${input.database}-`));
         const env = {
@@ -293,6 +300,9 @@ export function createRestoreActivities(deps: RestoreDeps) {
                     '--no-password',
                     '--exit-on-error',
                     `--jobs=${Math.max(1, input.jobs)}`,
+                    ...(b.major >= STATISTICS_SINCE_MAJOR
+                      ? [statisticsRestored ? '--statistics' : '--no-statistics']
+                      : []),
                     '--dbname',
                     input.database,
                     archive,
@@ -303,7 +313,7 @@ export function createRestoreActivities(deps: RestoreDeps) {
                   `pg_restore into ${input.database}`,
                 );
               }
-              return { bytes: tap.bytes, durationMs: Date.now() - started };
+              return { bytes: tap.bytes, durationMs: Date.now() - started, statisticsRestored };
             },
           );
         } finally {

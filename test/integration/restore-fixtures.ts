@@ -31,6 +31,7 @@ export async function populate(config: Config, database: string, rows = 20_000):
     INSERT INTO users SELECT g, 'u' || g || '@example.com', CASE WHEN g % 7 = 0 THEN 'quote '' and "double"' END FROM generate_series(1, ${rows}) g;
     INSERT INTO events SELECT g, 1 + g % ${rows}, timestamptz '2026-01-01' + (g % 90) * interval '1 day', 'k' || (g % 5) FROM generate_series(1, ${rows * 2}) g;
     INSERT INTO blobs SELECT g, decode(repeat(md5(g::text), 8), 'hex') FROM generate_series(1, ${Math.ceil(rows / 10)}) g;
+    ANALYZE;
   `,
   );
 }

@@ -143,6 +143,14 @@ describe('restore workflow', () => {
     expect(result.cutoverMs).toBeLessThan(2000);
     console.log(`restore cut-over window: ${result.cutoverMs} ms, total ${result.durationMs} ms`);
     expect(await fingerprint(config, db)).toEqual(original);
+    // The planner statistics came with the archive (PostgreSQL 18): present, yet never ANALYZEd here.
+    const [stats] = await sql<{ columns: number; analyzed: string | null }>(
+      config,
+      db,
+      `SELECT (SELECT count(*)::int FROM pg_stats WHERE schemaname = 'public' AND tablename = 'users') AS columns,
+              (SELECT last_analyze::text FROM pg_stat_user_tables WHERE relname = 'users') AS analyzed`,
+    );
+    expect(stats).toEqual({ columns: 3, analyzed: null });
     const pre = result.preRestoreDatabase!;
     expect(pre).toMatch(new RegExp(`^${db}__pre_restore_\\d{14}$`));
     expect(await fingerprint(config, pre)).toEqual(changed);
