@@ -75,28 +75,35 @@ export interface DatabaseFacts {
 }
 
 /** Exact counts of the leaf tables (partitioned parents are the sum of their leaves), extensions, schema version. */
-export async function databaseFacts(c: Client, onTable?: (name: string) => void): Promise<DatabaseFacts> {
+export async function databaseFacts(
+  clients: Client | readonly Client[],
+  onTable?: (name: string) => void,
+): Promise<DatabaseFacts> {
+  const pool: readonly Client[] = 'query' in clients ? [clients] : clients;
+  const c = pool[0]!;
   const rows = (
     await c.query<{ schema: string; table: string; relkind: string; ispartition: boolean }>(TABLES_SQL)
   ).rows;
   const tables = new Map<string, { kind: string; rows: number }>();
   for (const t of rows) {
-    const name = `${t.schema}.${t.table}`;
-    onTable?.(name);
     const kind = t.relkind === 'p' ? 'partitioned' : t.ispartition ? 'partition' : 'table';
     // A partitioned parent's count(*) scans its leaves again; the leaves are counted anyway.
-    const n =
-      kind === 'partitioned'
-        ? -1
-        : Number(
-            (
-              await c.query<{ n: string }>(
-                `SELECT count(*) AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`,
-              )
-            ).rows[0]!.n,
-          );
-    tables.set(name, { kind, rows: n });
+    tables.set(`${t.schema}.${t.table}`, { kind, rows: -1 });
   }
+  // Each connection takes the next table to count: the scans run side by side.
+  const queue = rows.filter((t) => t.relkind !== 'p');
+  await Promise.all(
+    pool.map(async (client) => {
+      for (let t = queue.shift(); t; t = queue.shift()) {
+        const name = `${t.schema}.${t.table}`;
+        onTable?.(name);
+        const r = await client.query<{ n: string }>(
+          `SELECT count(*) AS n FROM ONLY ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`,
+        );
+        tables.get(name)!.rows = Number(r.rows[0]!.n);
+      }
+    }),
+  );
   const extensions = (
     await c.query<{ extname: string }>(
       "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1",

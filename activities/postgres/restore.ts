@@ -335,7 +335,10 @@ export function createRestoreActivities(deps: RestoreDeps) {
       let current = '';
       const facts = await withProgress(
         () => ({ phase: 'counting', table: current }),
-        () => withPg(deps.pg, input.database, (c) => databaseFacts(c, (t) => (current = t))),
+        () =>
+          withPg(deps.pg, input.database, (c1) =>
+            withPg(deps.pg, input.database, (c2) => databaseFacts([c1, c2], (t) => (current = t))),
+          ),
       );
       const problems = compareWithManifest(facts, manifest, input.extensions);
       if (problems.length) {
