@@ -1,9 +1,11 @@
 /**
  * Restore benchmark (not a test): on one ~2 GB seed-shaped database, in one run, times
  *   - the spec's way: `gunzip -c dump.sql.gz | psql` into a fresh database (the dump is made first, untimed)
- *   - `pg_restore -j 2` alone of a custom archive (already decompressed, into a fresh database)
+ *   - `pg_restore -j 2` alone of a custom archive pg_dump wrote to a file (data offsets recorded:
+ *     stock pg_restore's best case), into a fresh database
  *   - dbops restore end to end, from the approval to the result: download + SHA-256 + decompress,
- *     pg_restore -j into the shadow, verify against the manifest, cut-over, ANALYZE
+ *     data offsets, pg_restore -j into the shadow (planner statistics from the archive), verify
+ *     against the manifest, cut-over
  * and prints medians, the cut-over window, the worker's peak RSS and the ratios against the goals.
  *
  *   npx tsx bench/restore.ts [--db bench_restore] [--runs 1] [--prepare]
@@ -80,9 +82,7 @@ async function main() {
     });
     console.log(`backup ${backup.backupId}: ${(backup.sizeBytes / 1e6).toFixed(0)} MB`);
     sh(`PGDATABASE=${DB} ${bin('pg_dump')} -Fp --no-owner --no-privileges | gzip -6 > ${tmp}/spec.sql.gz`);
-    sh(
-      `zstd -d -q -o ${tmp}/dump.pgcustom ${path.join(tmp, 'store', DB, backup.backupId, 'dump.pgcustom.zst')}`,
-    );
+    sh(`PGDATABASE=${DB} ${bin('pg_dump')} -Fc -Z0 -f ${tmp}/dump.pgcustom`);
 
     for (let i = 0; i < RUNS; i++) {
       sh(`${bin('dropdb')} --if-exists ${scratch} && ${bin('createdb')} ${scratch}`);
@@ -129,9 +129,9 @@ async function main() {
     console.log('\n| method | median s |');
     console.log('|---|---|');
     console.log(`| spec's way: gunzip -c | psql (fresh db) | ${secs(spec)} |`);
-    console.log(`| pg_restore -j 2 alone (decompressed custom archive) | ${secs(pgr)} |`);
+    console.log(`| pg_restore -j 2 alone (custom archive pg_dump wrote to a file) | ${secs(pgr)} |`);
     console.log(
-      `| dbops restore, approval → result (download+sha256, pg_restore -j ${env.DBOPS_RESTORE_JOBS}, verify, cut-over, ANALYZE) | ${secs(dbops)} |`,
+      `| dbops restore, approval → result (download+sha256, offsets, pg_restore -j ${env.DBOPS_RESTORE_JOBS}, verify, cut-over) | ${secs(dbops)} |`,
     );
     console.log(
       `| dbops pre-approval check (resolve, full archive check, plan) | ${secs(median(times.check))} |`,
