@@ -1,14 +1,16 @@
 /**
  * Seed throughput: `npx tsx bench/seed.ts [--scale 1] [--runs 1] [--keep]`.
- * Baseline, measured in the same run: generating the same COPY text without a database (the
- * generator's own ceiling, one thread; the seed loads on two connections). Reports rows/s of the full seed (COPY + derived tables + commit),
- * the COPY phase alone, and the database size.
+ * Baseline, measured in the same run: generating the same COPY data without a database (the
+ * generator's own ceiling, one thread; the seed loads on two connections). Reports rows/s of the
+ * full seed (wall time of seedDatabase: load, index builds, ANALYZE), of the load phase alone
+ * (every COPY, with the HNSW build that overlaps it), and the database size.
  */
 import { withPg } from '../activities/postgres/connection';
 import { migratorOptions } from '../activities/postgres/migrate';
 import { migrate } from '../activities/postgres/migrations/migrator';
+import { Behaviors } from '../activities/postgres/seed/behaviors';
+import { itemStatsRows, userProfileRows } from '../activities/postgres/seed/derived';
 import {
-  behaviorRows,
   impressionRows,
   itemEmbeddingRows,
   itemRows,
@@ -35,24 +37,30 @@ function generateOnly(): number {
   const w = new World(planSeed({ scale, seed: 42, months: 12 }));
   let rows = 0;
   let bytes = 0;
+  const behaviors = new Behaviors(w);
   const tables = [
     userRows(w),
     itemRows(w),
-    behaviorRows(w),
+    ...behaviors.months,
     itemEmbeddingRows(w),
     userEmbeddingRows(w),
     recommendationListRows(w),
     recommendationItemRows(w),
     impressionRows(w),
+    itemStatsRows(w, behaviors.totals),
+    userProfileRows(w, behaviors.totals),
+    behaviors.spill(),
   ];
   for (const t of tables) {
-    for (const line of t.lines()) {
-      rows++;
-      bytes += line.length;
+    for (const chunk of t.chunks()) {
+      rows += chunk.rows;
+      bytes += chunk.data.length;
     }
   }
   const s = (Date.now() - started) / 1000;
-  console.log(`generate only: ${rows} rows, ${(bytes / 2 ** 20).toFixed(0)} MiB text in ${s.toFixed(1)} s`);
+  console.log(
+    `generate only: ${rows} rows, ${(bytes / 2 ** 20).toFixed(0)} MiB of COPY data in ${s.toFixed(1)} s`,
+  );
   return rows / s;
 }
 
@@ -68,7 +76,7 @@ async function main() {
       const m = await migrate(migratorOptions({ pg: config.pg, migrations: config.migrations }, database));
       console.log(`migrate empty database: ${m.totalMs} ms`);
       const r = await seedDatabase(config.pg, database, { scale, seed: 42, months: 12 });
-      const copyRows = r.totalRows - r.plan.users - r.plan.items;
+      const copyRows = r.totalRows; // item_stats and user_profiles are COPYs too now
       rates.push(r.rowsPerSecond);
       copyRates.push(copyRows / (r.copyMs / 1000));
       console.log(
@@ -78,6 +86,19 @@ async function main() {
       );
       console.log(JSON.stringify(r.rows));
       console.log(`ms per table: ${JSON.stringify(r.tableMs)}`);
+      const sum = (f: (key: string) => boolean) =>
+        Object.entries(r.tableMs)
+          .filter(([k]) => f(k))
+          .reduce((t, [, ms]) => t + ms, 0);
+      const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+      console.log(
+        `phases (wall): load ${sec(r.copyMs)}, indexes + ANALYZE ${sec(r.totalMs - r.copyMs)}; ` +
+          `summed over both connections: COPY ${sec(sum((k) => !k.startsWith('index ') && !k.startsWith('analyze')))}, ` +
+          `HNSW ${sec(sum((k) => k === 'index idx_item_embeddings_hnsw'))}, ` +
+          `behaviors' indexes ${sec(sum((k) => k.startsWith('index ') && (k.includes('behaviors') || k.includes('user_behaviors'))))}, ` +
+          `other indexes ${sec(sum((k) => k.startsWith('index ') && !k.includes('behaviors') && k !== 'index idx_item_embeddings_hnsw'))}, ` +
+          `ANALYZE ${sec(sum((k) => k.startsWith('analyze')))}`,
+      );
     } finally {
       if (!keep)
         await withPg(config.pg, 'postgres', (c) =>

@@ -20,7 +20,7 @@ const seedOpts = { scale: 0.002, seed: 7, months: 6, now };
 let result: SeedResult;
 let indexesBeforeSeed: string[];
 let interrupted: unknown;
-let afterFailure: { indexes: string[]; rows: number };
+let afterFailure: { indexes: string[]; rows: number; reloptions: number };
 
 /** Every index of the non-partition tables with its definition and validity. */
 async function indexDefinitions(database: string): Promise<string[]> {
@@ -63,6 +63,12 @@ beforeAll(async () => {
         'SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM items) + (SELECT count(*) FROM user_behaviors) AS n',
       );
       return Number(r.rows[0]!.n);
+    }),
+    reloptions: await withPg(config.pg, dbB, async (c) => {
+      const r = await c.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND reloptions IS NOT NULL",
+      );
+      return r.rows[0]!.n;
     }),
   };
   await seedDatabase(config.pg, dbB, seedOpts);
@@ -130,9 +136,20 @@ describe('dbops db seed', () => {
     for (const row of r.rows) expect(row.attached, row.idx).toBe(row.parts);
   });
 
+  it('puts autovacuum back on every table it paused it on for the load', async () => {
+    for (const db of [dbA, dbB]) {
+      const r = await withPg(config.pg, db, (c) =>
+        c.query<{ t: string }>(
+          "SELECT oid::regclass::text AS t FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' AND reloptions IS NOT NULL",
+        ),
+      );
+      expect(r.rows, db).toEqual([]);
+    }
+  });
+
   it('a load that fails midway leaves the database empty with all its indexes, ready to seed again', () => {
     expect(String(interrupted)).toMatch(/interrupted by the test/);
-    expect(afterFailure).toEqual({ indexes: indexesBeforeSeed, rows: 0 });
+    expect(afterFailure).toEqual({ indexes: indexesBeforeSeed, rows: 0, reloptions: 0 });
   });
 
   it('item_stats and user_profiles agree with the behaviors', async () => {
@@ -152,6 +169,82 @@ describe('dbops db seed', () => {
       return { stats: s.rows[0]!.n, profiles: p.rows[0]!.n };
     });
     expect(mismatches).toEqual({ stats: 0, profiles: 0 });
+  });
+
+  it('item_stats and user_profiles are exactly what SQL aggregates over the behaviors give', async () => {
+    // The seed writes both from totals kept while generating; this is their definition in SQL.
+    const differences = await withPg(config.pg, dbA, async (c) => {
+      const stats = await c.query<{ n: number }>(
+        `WITH ref AS (
+           SELECT i.id AS item_id,
+                  coalesce(b.views, 0) AS v, coalesce(b.clicks, 0) AS c, coalesce(b.likes, 0) AS l,
+                  coalesce(b.shares, 0) AS s, coalesce(round(b.avg_rating, 2), 0) AS a, coalesce(b.ratings, 0) AS r
+             FROM items i
+             LEFT JOIN (
+               SELECT item_id,
+                      count(*) FILTER (WHERE action = 'view') AS views,
+                      count(*) FILTER (WHERE action = 'click') AS clicks,
+                      count(*) FILTER (WHERE action = 'like') AS likes,
+                      count(*) FILTER (WHERE action = 'share') AS shares,
+                      avg(value) FILTER (WHERE action = 'rating') AS avg_rating,
+                      count(*) FILTER (WHERE action = 'rating') AS ratings
+                 FROM user_behaviors GROUP BY item_id
+             ) b ON b.item_id = i.id),
+         got AS (SELECT item_id, view_count, click_count, like_count, share_count, avg_rating, rating_count FROM item_stats)
+         SELECT ((SELECT count(*) FROM (SELECT * FROM ref EXCEPT SELECT * FROM got) x) +
+                 (SELECT count(*) FROM (SELECT * FROM got EXCEPT SELECT * FROM ref) y))::int AS n`,
+      );
+      const profiles = await c.query<{ n: number }>(
+        `WITH agg AS (
+           SELECT b.user_id, i.type, i.category, extract(hour FROM b.created_at AT TIME ZONE 'UTC')::int AS hour,
+                  count(*) AS n, max(b.created_at) AS last_at
+             FROM user_behaviors b JOIN items i ON i.id = b.item_id
+            GROUP BY 1, 2, 3, 4),
+         ref AS (
+           SELECT u.id, coalesce(t.total, 0) AS total, coalesce(t.types, '{}') AS types,
+                  coalesce(c.categories, '{}') AS categories, coalesce(h.hours, '{}') AS hours,
+                  t.last_at, vector_send(e.embedding) AS vector
+             FROM users u
+             LEFT JOIN user_embeddings e ON e.user_id = u.id
+             LEFT JOIN (
+               SELECT user_id, sum(n) AS total, max(last_at) AS last_at, jsonb_object_agg(type, n) AS types
+                 FROM (SELECT user_id, type, sum(n) AS n, max(last_at) AS last_at FROM agg GROUP BY 1, 2) x
+                GROUP BY user_id
+             ) t ON t.user_id = u.id
+             LEFT JOIN (
+               SELECT user_id, jsonb_object_agg(category, n) AS categories
+                 FROM (SELECT user_id, category, sum(n) AS n,
+                              row_number() OVER (PARTITION BY user_id ORDER BY sum(n) DESC, category COLLATE "C") AS r
+                         FROM agg GROUP BY 1, 2) x
+                WHERE r <= 5 GROUP BY user_id
+             ) c ON c.user_id = u.id
+             LEFT JOIN (
+               SELECT user_id, jsonb_object_agg(hour, n) AS hours
+                 FROM (SELECT user_id, hour, sum(n) AS n FROM agg GROUP BY 1, 2) x
+                GROUP BY user_id
+             ) h ON h.user_id = u.id),
+         got AS (SELECT user_id, total_actions, preferred_types, preferred_categories, active_hours, last_active,
+                        profile_vector FROM user_profiles)
+         SELECT ((SELECT count(*) FROM (SELECT * FROM ref EXCEPT SELECT * FROM got) x) +
+                 (SELECT count(*) FROM (SELECT * FROM got EXCEPT SELECT * FROM ref) y))::int AS n`,
+      );
+      return { stats: stats.rows[0]!.n, profiles: profiles.rows[0]!.n };
+    });
+    expect(differences).toEqual({ stats: 0, profiles: 0 });
+  });
+
+  it('loads the behaviors and embeddings with COPY FREEZE: their pages are all-visible already', async () => {
+    // (ANALYZE counts the visibility map's all-visible pages into relallvisible.)
+    const r = await withPg(config.pg, dbA, (c) =>
+      c.query<{ pages: number; visible: number }>(
+        `SELECT sum(relpages)::int AS pages, sum(relallvisible)::int AS visible FROM pg_class
+          WHERE relkind = 'r' AND (relname ~ '^user_behaviors_\\d{4}_\\d{2}$' OR relname IN ('item_embeddings', 'user_embeddings'))`,
+      ),
+    );
+    expect(r.rows[0]!.pages).toBeGreaterThan(0);
+    // Without FREEZE none would be before a VACUUM; with it, all but each COPY batch's last page
+    // and the pages the few rows loaded later (past a month's end) went to.
+    expect(r.rows[0]!.visible).toBeGreaterThanOrEqual(r.rows[0]!.pages * 0.6);
   });
 
   it('embeddings are unit vectors and nearest neighbours share a category', async () => {

@@ -33,6 +33,30 @@ export class Prng {
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
   }
 
+  /** The same UUID as uuid() would draw, as its 16 bytes written into dst at off. */
+  uuidInto(dst: Uint8Array, off: number): void {
+    const a = this.u32();
+    const b = this.u32();
+    const c = this.u32();
+    const d = this.u32();
+    dst[off] = a >>> 24;
+    dst[off + 1] = (a >>> 16) & 255;
+    dst[off + 2] = (a >>> 8) & 255;
+    dst[off + 3] = a & 255;
+    dst[off + 4] = b >>> 24;
+    dst[off + 5] = (b >>> 16) & 255;
+    dst[off + 6] = ((b >>> 8) & 0x0f) | 0x40;
+    dst[off + 7] = b & 255;
+    dst[off + 8] = ((c >>> 24) & 0x3f) | 0x80;
+    dst[off + 9] = (c >>> 16) & 255;
+    dst[off + 10] = (c >>> 8) & 255;
+    dst[off + 11] = c & 255;
+    dst[off + 12] = d >>> 24;
+    dst[off + 13] = (d >>> 16) & 255;
+    dst[off + 14] = (d >>> 8) & 255;
+    dst[off + 15] = d & 255;
+  }
+
   /** A version-4-shaped UUID drawn from this stream. */
   uuid(): string {
     const a = this.u32();
@@ -66,6 +90,17 @@ export class Prng {
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** The text form of the UUID whose 16 bytes start at off. */
+export function uuidText(b: Uint8Array, off: number): string {
+  const H = HEX;
+  let s = '';
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) s += '-';
+    s += H[b[off + i]!]!;
+  }
+  return s;
+}
 
 /** Index sampler with P(k) ∝ 1/(k+1)^s over n ranks (long-tail popularity), by inverse CDF. */
 export class Zipf {

@@ -1,6 +1,4 @@
 import {
-  ACTION_WEIGHTS,
-  ACTIONS,
   ALL_CATEGORIES,
   COUNTRIES,
   DEVICES,
@@ -8,7 +6,6 @@ import {
   FIRST_NAMES,
   GENDER_WEIGHTS,
   GENDERS,
-  HOUR_WEIGHTS,
   ITEM_STATUS_WEIGHTS,
   ITEM_STATUSES,
   LAST_NAMES,
@@ -21,15 +18,58 @@ import {
   USER_STATUSES,
   WORDS,
 } from './catalog';
+import { CopyWriter, textField } from './binary';
 import { Prng, weightedPicker } from './prng';
-import { normalize, vectorText, type World } from './world';
+import { normalize, type World } from './world';
 
-/** COPY text-format lines (tab-separated, \N for NULL) for each table, generated lazily. */
+/** One table's (or partition's) rows as COPY data, generated lazily, chunk by chunk. */
 export interface TableRows {
+  /** The table the rows belong to (progress, counts). */
   readonly table: string;
+  /** What COPY writes into: the table, or for behaviors one monthly partition. */
+  readonly target: string;
   readonly columns: readonly string[];
   readonly total: number;
-  readonly lines: () => Generator<string>;
+  /** COPY's binary format (else text: tab-separated, \N for NULL). */
+  readonly binary: boolean;
+  /**
+   * Nothing references the target: the loading transaction may empty it first (TRUNCATE), so
+   * COPY can FREEZE: rows are written frozen and all-visible, and no later scan (index builds,
+   * ANALYZE, autovacuum) has to set hint bits on, and so rewrite, every page.
+   */
+  readonly freeze: boolean;
+  readonly chunks: () => Generator<{ readonly data: Buffer | string; readonly rows: number }>;
+}
+
+const CHUNK_LINES = 2000;
+
+function text(t: {
+  table: string;
+  columns: readonly string[];
+  total: number;
+  lines: () => Generator<string>;
+}): TableRows {
+  return {
+    table: t.table,
+    target: t.table,
+    columns: t.columns,
+    total: t.total,
+    binary: false,
+    freeze: false,
+    *chunks() {
+      let buf = '';
+      let n = 0;
+      for (const line of t.lines()) {
+        buf += line;
+        if (++n === CHUNK_LINES) {
+          yield { data: buf, rows: n };
+          buf = '';
+          n = 0;
+        }
+      }
+      if (n) yield { data: buf, rows: n };
+    },
+  };
 }
 
 const DAY = 86_400_000;
@@ -54,7 +94,7 @@ function iso(ms: number): string {
 const N = '\\N';
 
 export function userRows(w: World): TableRows {
-  return {
+  return text({
     table: 'users',
     columns: [
       'id',
@@ -83,11 +123,11 @@ export function userRows(w: World): TableRows {
         yield `${w.userIds[u]}\t${name}\tuser${u}@example.com\t$2b$10$seed${rng.u32().toString(36).padStart(7, '0')}${'x'.repeat(42)}\t${age}\t${g ?? N}\t${meta}\t${USER_STATUSES[status(rng)]}\t${iso(created)}\t${iso(created)}\n`;
       }
     },
-  };
+  });
 }
 
 export function itemRows(w: World): TableRows {
-  return {
+  return text({
     table: 'items',
     columns: [
       'id',
@@ -118,123 +158,95 @@ export function itemRows(w: World): TableRows {
         yield `${w.itemIds[i]}\t${cat.type}\t${title}\t${description}\t${cat.name}\t${tags}\t${meta}\t${ITEM_STATUSES[status(rng)]}\t${iso(created)}\t${iso(created)}\n`;
       }
     },
-  };
+  });
 }
 
-/** How many behaviors fall on each day of the window (spread evenly, exact total). */
-function behaviorsPerDay(w: World): number[] {
-  const { plan } = w;
-  const days = Math.max(1, Math.floor((plan.nowMs - plan.windowStartMs) / DAY));
-  return Array.from(
-    { length: days },
-    (_, d) => Math.round(((d + 1) * plan.behaviors) / days) - Math.round((d * plan.behaviors) / days),
-  );
-}
+const EMBEDDING_COLUMNS = ['item_id', 'embedding', 'model_version'];
+/** uuid, vector (4 + 4 x dim), model version, with their length prefixes and the field count. */
+const EMBEDDING_ROW = 2 + 4 + 16 + 4 + 4 + 4 * EMBEDDING_DIM + 4 + MODEL_VERSION.length;
 
 /**
- * Sessions of 1-8 events by one user on one device, long-tail items, a daily rhythm. Each day has
- * its own PRNG stream, so `part` of `parts` (the days with day % parts === part) can be generated
- * and loaded independently and in parallel, with the same result.
+ * A unit vector near center, as float4 (what the vector column stores). scratch: dim doubles.
  */
-export function behaviorRows(w: World, part = 0, parts = 1): TableRows {
-  const { plan } = w;
-  const perDay = behaviorsPerDay(w);
-  const myDays = perDay.map((_, d) => d).filter((d) => d % parts === part);
-  return {
-    table: 'user_behaviors',
-    columns: [
-      'id',
-      'user_id',
-      'item_id',
-      'action',
-      'value',
-      'context',
-      'session_id',
-      'device_type',
-      'created_at',
-    ],
-    total: myDays.reduce((sum, d) => sum + perDay[d]!, 0),
-    *lines() {
-      // Locals, not module bindings: transpiled imports are property getters, costly per row.
-      const { userIds, itemIds, userDevice, userZipf } = w;
-      const actions = ACTIONS;
-      const devices = DEVICES;
-      const sourceCount = SOURCES.length;
-      const contexts = SOURCES.flatMap((source) =>
-        Array.from({ length: 20 }, (_, position) => `{"source": "${source}", "position": ${position}}`),
-      );
-      const action = weightedPicker(ACTION_WEIGHTS);
-      const hour = weightedPicker(HOUR_WEIGHTS);
-      // Day by day in time order: each monthly partition (and its indexes) is filled in turn.
-      for (const day of myDays) {
-        const rng = new Prng(plan.seed, 1000 + day);
-        const count = perDay[day]!;
-        let produced = 0;
-        while (produced < count) {
-          const u = userZipf.sample(rng);
-          const device = rng.next() < 0.8 ? devices[userDevice[u]!] : devices[rng.int(devices.length)];
-          const session = `s_${rng.u32().toString(36)}${rng.u32().toString(36)}`;
-          let t = plan.windowStartMs + day * DAY + hour(rng) * 3_600_000 + rng.int(3_600_000);
-          const events = Math.min(1 + rng.int(8), count - produced);
-          const prefix = `\t${userIds[u]}\t`;
-          for (let e = 0; e < events; e++) {
-            if (t >= plan.nowMs) t = plan.nowMs - 1 - rng.int(3_600_000);
-            const a = actions[action(rng)]!;
-            const value = a === 'rating' ? String(1 + rng.int(5)) : N;
-            const item = itemIds[w.pickItem(u, rng)];
-            const source = rng.int(sourceCount);
-            const context = contexts[source * 20 + rng.int(20)];
-            yield `${rng.uuid()}${prefix}${item}\t${a}\t${value}\t${context}\t${session}\t${device}\t${iso(t)}\n`;
-            t += 5_000 + rng.int(240_000);
-          }
-          produced += events;
-        }
-      }
-    },
-  };
-}
-
-function embedding(center: Float64Array, rng: Prng, noise: number): Float64Array {
-  const v = new Float64Array(EMBEDDING_DIM);
-  for (let d = 0; d < EMBEDDING_DIM; d++)
-    v[d] = center[d]! + (noise * rng.gaussian()) / Math.sqrt(EMBEDDING_DIM);
-  return normalize(v);
+function embeddingInto(
+  out: Float32Array,
+  scratch: Float64Array,
+  center: Float64Array,
+  rng: Prng,
+  noise: number,
+): Float32Array {
+  const scale = noise / Math.sqrt(EMBEDDING_DIM);
+  // Box-Muller, both of its normal deviates (the logarithm and square root are the cost).
+  for (let d = 0; d < EMBEDDING_DIM; d += 2) {
+    const r = scale * Math.sqrt(-2 * Math.log(1 - rng.next()));
+    const theta = 2 * Math.PI * rng.next();
+    scratch[d] = center[d]! + r * Math.cos(theta);
+    scratch[d + 1] = center[d + 1]! + r * Math.sin(theta);
+  }
+  normalize(scratch);
+  out.set(scratch);
+  return out;
 }
 
 /** Unit vectors around their category's centroid: nearest neighbours share a category. */
-export function itemEmbeddingRows(w: World): TableRows {
+export function* itemEmbeddings(w: World): Generator<Float32Array> {
+  const rng = new Prng(w.plan.seed, 13);
+  const out = new Float32Array(EMBEDDING_DIM);
+  const scratch = new Float64Array(EMBEDDING_DIM);
+  for (let i = 0; i < w.plan.items; i++)
+    yield embeddingInto(out, scratch, w.centroids[w.itemCategory[i]!]!, rng, 0.6);
+}
+
+/**
+ * User u's vector (yielded in user order, one reused array): near the mean of their favourite
+ * categories' centroids. Also user_profiles.profile_vector, so generated twice rather than kept.
+ */
+export function* userEmbeddings(w: World): Generator<Float32Array> {
+  const rng = new Prng(w.plan.seed, 14);
+  const mean = new Float64Array(EMBEDDING_DIM);
+  const out = new Float32Array(EMBEDDING_DIM);
+  const scratch = new Float64Array(EMBEDDING_DIM);
+  for (let u = 0; u < w.plan.users; u++) {
+    mean.fill(0);
+    for (const c of w.favourites(u)) for (let d = 0; d < EMBEDDING_DIM; d++) mean[d]! += w.centroids[c]![d]!;
+    yield embeddingInto(out, scratch, normalize(mean), rng, 0.8);
+  }
+}
+
+function embeddingRows(
+  table: string,
+  idColumn: string,
+  total: number,
+  ids: Uint8Array,
+  vectors: () => Generator<Float32Array>,
+): TableRows {
   return {
-    table: 'item_embeddings',
-    columns: ['item_id', 'embedding', 'model_version'],
-    total: w.plan.items,
-    *lines() {
-      const rng = new Prng(w.plan.seed, 13);
-      for (let i = 0; i < w.plan.items; i++) {
-        const v = embedding(w.centroids[w.itemCategory[i]!]!, rng, 0.6);
-        yield `${w.itemIds[i]}\t${vectorText(v)}\t${MODEL_VERSION}\n`;
+    table,
+    target: table,
+    columns: [idColumn, ...EMBEDDING_COLUMNS.slice(1)],
+    total,
+    binary: true,
+    freeze: true,
+    *chunks() {
+      const out = new CopyWriter(1 << 20, EMBEDDING_ROW);
+      const model = textField(MODEL_VERSION);
+      let n = 0;
+      for (const v of vectors()) {
+        out.row(3);
+        out.uuid(ids, n++ * 16);
+        out.vector(v);
+        out.raw(model);
+        if (out.full()) yield out.take();
       }
+      yield out.take(true);
     },
   };
 }
 
-/** A user's vector: near the mean of their favourite categories' centroids. */
-export function userEmbeddingRows(w: World): TableRows {
-  return {
-    table: 'user_embeddings',
-    columns: ['user_id', 'embedding', 'model_version'],
-    total: w.plan.users,
-    *lines() {
-      const rng = new Prng(w.plan.seed, 14);
-      const mean = new Float64Array(EMBEDDING_DIM);
-      for (let u = 0; u < w.plan.users; u++) {
-        mean.fill(0);
-        for (const c of w.favourites(u))
-          for (let d = 0; d < EMBEDDING_DIM; d++) mean[d]! += w.centroids[c]![d]!;
-        yield `${w.userIds[u]}\t${vectorText(embedding(normalize(mean), rng, 0.8))}\t${MODEL_VERSION}\n`;
-      }
-    },
-  };
-}
+export const itemEmbeddingRows = (w: World): TableRows =>
+  embeddingRows('item_embeddings', 'item_id', w.plan.items, w.itemIdBytes, () => itemEmbeddings(w));
+export const userEmbeddingRows = (w: World): TableRows =>
+  embeddingRows('user_embeddings', 'user_id', w.plan.users, w.userIdBytes, () => userEmbeddings(w));
 
 function listId(w: World, l: number): string {
   return new Prng(w.plan.seed ^ l, 15).uuid();
@@ -242,7 +254,7 @@ function listId(w: World, l: number): string {
 
 /** One list per chosen user; half of them already expired (for cleanup). */
 export function recommendationListRows(w: World): TableRows {
-  return {
+  return text({
     table: 'recommendation_lists',
     columns: [
       'id',
@@ -267,11 +279,11 @@ export function recommendationListRows(w: World): TableRows {
         yield `${listId(w, l)}\t${w.userIds[u]}\tgr-hstu\tv1.${rng.int(4)}\t${STRATEGIES[strategy(rng)]}\t${ctx}\t${w.plan.itemsPerList}\t${iso(created)}\t${iso(expires)}\n`;
       }
     },
-  };
+  });
 }
 
 export function recommendationItemRows(w: World): TableRows {
-  return {
+  return text({
     table: 'recommendation_items',
     columns: ['list_id', 'rank', 'item_id', 'score', 'explanation'],
     total: w.plan.recommendationLists * w.plan.itemsPerList,
@@ -292,13 +304,13 @@ export function recommendationItemRows(w: World): TableRows {
         }
       }
     },
-  };
+  });
 }
 
 /** The first 5 entries of every other list were shown. */
 export function impressionRows(w: World): TableRows {
   const lists = Math.ceil(w.plan.recommendationLists / 2);
-  return {
+  return text({
     table: 'recommendation_impressions',
     columns: ['list_id', 'rank', 'shown_at'],
     total: lists * 5,
@@ -308,7 +320,7 @@ export function impressionRows(w: World): TableRows {
           yield `${listId(w, l)}\t${rank}\t${iso(w.plan.nowMs - rank * 1000)}\n`;
       }
     },
-  };
+  });
 }
 
 function cap(s: string): string {

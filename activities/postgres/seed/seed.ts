@@ -4,9 +4,9 @@ import type { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { failure, FailureType } from '../../../common/failures';
 import { quoteIdent, withPg, type PgConnectionSettings } from '../connection';
-import { ITEM_STATS_SQL, USER_PROFILES_SQL } from './derived';
+import { Behaviors } from './behaviors';
+import { itemStatsRows, userProfileRows } from './derived';
 import {
-  behaviorRows,
   impressionRows,
   itemEmbeddingRows,
   itemRows,
@@ -40,8 +40,9 @@ export interface SeedResult {
   readonly plan: SeedPlan;
   readonly rows: Record<string, number>;
   readonly totalRows: number;
+  /** The load phase: every COPY, and the HNSW index built meanwhile. */
   readonly copyMs: number;
-  /** Time per table (COPY, or the derived-table SQL). */
+  /** Time per table's COPY, per index build and ANALYZE (summed over both connections). */
   readonly tableMs: Record<string, number>;
   readonly totalMs: number;
   readonly rowsPerSecond: number;
@@ -69,9 +70,7 @@ const REQUIRED_TABLES = [
   'item_embeddings',
   'user_embeddings',
 ];
-const CHUNK_LINES = 2000;
-/** Behaviors are loaded in this many pieces (days interleaved), so both connections stay busy. */
-const BEHAVIOR_PARTS = 6;
+const HNSW_INDEX = 'idx_item_embeddings_hnsw';
 
 export function validateSeedOptions(o: { scale: number; seed: number; months: number }): void {
   if (!Number.isFinite(o.scale) || o.scale <= 0 || o.scale > 100) {
@@ -168,6 +167,27 @@ async function restoreIndexes(c: Client, dropped: readonly DroppedIndex[]): Prom
   }
 }
 
+/**
+ * Autovacuum would otherwise vacuum and analyze the tables as soon as a load commits, while the
+ * indexes are being built, and the seed analyzes them itself: switched off for the seed's tables
+ * (and partitions) meanwhile. Returns the statements that put each table's setting back.
+ */
+async function pauseAutovacuum(c: Client): Promise<string[]> {
+  const r = await c.query<{ t: string; opts: string[] | null }>(
+    `SELECT c.oid::regclass::text AS t, c.reloptions AS opts FROM pg_class c
+      WHERE c.relkind = 'r' AND (c.oid = ANY($1::regclass[])
+         OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'user_behaviors'::regclass))`,
+    [SEEDED_TABLES],
+  );
+  const restore: string[] = [];
+  for (const { t, opts } of r.rows) {
+    const before = (opts ?? []).find((o) => o.startsWith('autovacuum_enabled='));
+    await c.query(`ALTER TABLE ${t} SET (autovacuum_enabled = false)`);
+    restore.push(before ? `ALTER TABLE ${t} SET (${before})` : `ALTER TABLE ${t} RESET (autovacuum_enabled)`);
+  }
+  return restore;
+}
+
 /** Thrown in a lane that stops because another one failed (whose error is the one to report). */
 class LaneAborted extends Error {
   constructor() {
@@ -175,7 +195,10 @@ class LaneAborted extends Error {
   }
 }
 
-/** Streams one table's rows into COPY in chunks (backpressure via pipeline). */
+/**
+ * Streams one table's rows into COPY (backpressure via pipeline). A FREEZE target is emptied in
+ * this transaction first (it is empty already): COPY then writes its rows frozen and all-visible.
+ */
 async function copyTable(
   c: Client,
   rows: TableRows,
@@ -183,24 +206,15 @@ async function copyTable(
   aborted: () => boolean,
 ): Promise<void> {
   function* chunks() {
-    let buf = '';
-    let n = 0;
-    for (const line of rows.lines()) {
-      buf += line;
-      if (++n === CHUNK_LINES) {
-        if (aborted()) throw new LaneAborted();
-        yield buf;
-        onRows(n);
-        buf = '';
-        n = 0;
-      }
-    }
-    if (n) {
-      yield buf;
-      onRows(n);
+    for (const chunk of rows.chunks()) {
+      if (aborted()) throw new LaneAborted();
+      yield chunk.data;
+      onRows(chunk.rows);
     }
   }
-  const sql = `COPY ${rows.table} (${rows.columns.join(', ')}) FROM STDIN`;
+  const options = [rows.binary ? 'FORMAT binary' : '', rows.freeze ? 'FREEZE' : ''].filter(Boolean);
+  if (rows.freeze) await c.query(`TRUNCATE ${quoteIdent(rows.target)}`);
+  const sql = `COPY ${quoteIdent(rows.target)} (${rows.columns.join(', ')}) FROM STDIN${options.length ? ` WITH (${options.join(', ')})` : ''}`;
   await pipeline(Readable.from(chunks(), { objectMode: false }), c.query(copyFrom(sql)));
 }
 
@@ -209,17 +223,41 @@ async function bulkSession(c: Client, superuser: boolean): Promise<void> {
   if (superuser) await c.query('SET LOCAL session_replication_role = replica');
   await c.query('SET LOCAL synchronous_commit = off');
   await c.query("SET LOCAL maintenance_work_mem = '256MB'");
-  // The derived tables aggregate every behavior: hash aggregates spill to disk at the 4MB default.
-  await c.query("SET LOCAL work_mem = '128MB'");
+  // Two connections on two cores are busy already: a parallel index build only adds contention.
+  await c.query('SET LOCAL max_parallel_maintenance_workers = 0');
 }
 
 /**
- * Fills an empty, migrated database with deterministic synthetic data. The load runs on two
- * connections at once (one per core; the server is the bottleneck), so it cannot be one
- * transaction: indexes are dropped and committed first, each connection loads its tables in its
- * own transaction, then one transaction rebuilds the indexes and computes the derived tables
- * (item_stats, user_profiles) from the behaviors. If anything fails, the seeded tables are
- * emptied and the indexes recreated: the database is as migrated again.
+ * One behaviors index, built on one partition: the same definition, named by the server. A later
+ * CREATE INDEX (or ADD PRIMARY KEY) on the parent finds it and attaches it instead of building.
+ */
+function partitionIndex(d: DroppedIndex, partition: string): string {
+  if (d.constraint) {
+    const def = /^ALTER TABLE \S+ ADD CONSTRAINT \S+ (.*)$/.exec(d.create)?.[1];
+    if (!def) throw new Error(`unexpected constraint definition: ${d.create}`);
+    return `ALTER TABLE ${quoteIdent(partition)} ADD ${def}`;
+  }
+  const m = /^CREATE (UNIQUE )?INDEX \S+ ON (?:ONLY )?\S+ (USING .*)$/.exec(d.create);
+  if (!m) throw new Error(`unexpected index definition: ${d.create}`);
+  return `CREATE ${m[1] ?? ''}INDEX ON ${quoteIdent(partition)} ${m[2]}`;
+}
+
+/**
+ * Fills an empty, migrated database with deterministic synthetic data, on two connections at once
+ * (two cores: the generator is one thread, the server's COPY and index builds the rest):
+ * 1. one transaction drops the seeded tables' indexes (building them once after the load is far
+ *    cheaper than maintaining them row by row), pauses autovacuum on the seeded tables, commits;
+ * 2. each connection takes the next load from a shared queue, in its own transaction: the
+ *    behaviors straight into their monthly partitions (binary COPY ... FREEZE), the embeddings
+ *    (binary; the HNSW index is built right after the item embeddings, while the other connection
+ *    keeps loading), the other tables, and last item_stats and user_profiles, written from the
+ *    totals the behavior generator kept (no SQL pass over the behaviors);
+ * 3. both connections take groups of work, each one transaction: a partition's seven indexes and
+ *    its ANALYZE, the parent's ANALYZE, each other table's indexes and ANALYZE; one transaction
+ *    then recreates the behaviors' parent indexes (which attaches the partitions' ones) and
+ *    resumes autovacuum.
+ * If anything fails, the seeded tables are emptied and the indexes and autovacuum restored: the
+ * database is as migrated again.
  */
 export async function seedDatabase(
   pg: PgConnectionSettings,
@@ -230,19 +268,21 @@ export async function seedDatabase(
   const started = Date.now();
   const world = new World(planSeed(opts));
   const { plan } = world;
+  const behaviors = new Behaviors(world);
   // Work for the two connections, taken in this order by whichever is free: balanced loads.
-  const tasks = [
+  const loads: TableRows[] = [
+    itemEmbeddingRows(world),
+    ...behaviors.months,
     userRows(world),
     itemRows(world),
-    ...Array.from({ length: BEHAVIOR_PARTS }, (_, part) => behaviorRows(world, part, BEHAVIOR_PARTS)),
     userEmbeddingRows(world),
-    itemEmbeddingRows(world),
     recommendationListRows(world),
     recommendationItemRows(world),
     impressionRows(world),
   ];
-  const derivedRows = plan.users + plan.items; // user_profiles + item_stats
-  const totalRows = tasks.reduce((s, t) => s + t.total, 0) + derivedRows;
+  // These need every behavior generated first.
+  const derived = [itemStatsRows(world, behaviors.totals), userProfileRows(world, behaviors.totals)];
+  const totalRows = [...loads, ...derived].reduce((s, t) => s + t.total, 0);
   const counts: Record<string, number> = {};
   const tableMs: Record<string, number> = {};
   let done = 0;
@@ -261,6 +301,7 @@ export async function seedDatabase(
     );
     const dropped: DroppedIndex[] = [];
     for (const table of SEEDED_TABLES) dropped.push(...(await dropIndexes(c, table)));
+    const resumeAutovacuum = await pauseAutovacuum(c);
     await c.query('COMMIT');
     // Each lane: its own connection and transaction; the first failure stops the others.
     const inTransaction = (fn: (lc: Client) => Promise<void>) =>
@@ -292,48 +333,102 @@ export async function seedDatabase(
       await fn();
       tableMs[key] = (tableMs[key] ?? 0) + Date.now() - t0;
     };
-    const rebuild = async (lc: Client, tables: (t: string) => boolean) => {
-      for (const d of dropped) if (tables(d.table)) await timed(`index ${d.name}`, () => lc.query(d.create));
-    };
+    const copy = (lc: Client, t: TableRows) =>
+      timed(t.table, () => copyTable(lc, t, progress(t.table), () => failed));
     try {
       const copyStarted = Date.now();
+      const hnsw = dropped.find((d) => d.name === HNSW_INDEX);
+      let monthsLeft = behaviors.months.length;
       let next = 0;
-      const takeTasks = async (lc: Client) => {
-        for (let t = tasks[next++]; t; t = tasks[next++])
-          await timed(t.table, () => copyTable(lc, t, progress(t.table), () => failed));
+      const takeLoads = async (lc: Client) => {
+        for (let t = loads[next++]; t; t = loads[next++]) {
+          await copy(lc, t);
+          if (t.table === 'user_behaviors') monthsLeft--;
+          // The HNSW graph takes long to build: while the other connection keeps loading.
+          if (t.table === 'item_embeddings' && hnsw)
+            await timed(`index ${hnsw.name}`, () => lc.query(hnsw.create));
+        }
+        // item_stats and user_profiles: once the other lane has generated its last month too.
+        while (monthsLeft > 0) {
+          if (failed) throw new LaneAborted();
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        for (let t = derived.shift(); t; t = derived.shift()) await copy(lc, t);
       };
-      await allLanes([takeTasks, takeTasks]);
+      await allLanes([takeLoads, takeLoads]);
       copyMs = Date.now() - copyStarted;
-      opts.onProgress?.({ table: 'indexes, item_stats, user_profiles', rows: 0, doneRows: done, totalRows });
-      // Four connections: the behaviors' indexes (primary key last: it locks the table, so it
-      // waits for the derived tables' scans); item_stats, then its key; user_profiles, then its
-      // key; the other tables' indexes.
-      await allLanes([
-        (lc) => rebuild(lc, (t) => t === 'user_behaviors'),
-        async (lc) => {
-          await timed('item_stats', () => lc.query(ITEM_STATS_SQL));
-          await rebuild(lc, (t) => t === 'item_stats');
-        },
-        async (lc) => {
-          // The per-user aggregate is a temp table of millions of rows: keep it in memory.
-          await lc.query("SET LOCAL temp_buffers = '512MB'");
-          for (const sql of USER_PROFILES_SQL) await timed('user_profiles', () => lc.query(sql));
-          await rebuild(lc, (t) => t === 'user_profiles');
-        },
-        (lc) => rebuild(lc, (t) => !['user_behaviors', 'item_stats', 'user_profiles'].includes(t)),
-      ]);
-      counts.item_stats = plan.items;
-      counts.user_profiles = plan.users;
-      done += derivedRows;
-      opts.onProgress?.({ table: 'item_stats, user_profiles', rows: derivedRows, doneRows: done, totalRows });
+      opts.onProgress?.({ table: 'indexes', rows: 0, doneRows: done, totalRows });
+      // The sessions that ran past their month's end, through the parent (a few rows).
+      const spill = behaviors.spill();
+      if (spill.total) await allLanes([(lc) => copy(lc, spill)]);
+      // Every index and the statistics: the behaviors' partition by partition, the other tables'
+      // table by table, on both connections. Each group is one transaction (so no connection
+      // holds a lock another one waits for).
+      const behaviorIndexes = dropped.filter((d) => d.table === 'user_behaviors');
+      const others = dropped.filter((d) => d.table !== 'user_behaviors' && d !== hnsw);
+      const monthParts = new Set(behaviors.months.map((m) => m.target));
+      const leaves = await c.query<{ t: string }>(
+        "SELECT inhrelid::regclass::text AS t FROM pg_inherits WHERE inhparent = 'user_behaviors'::regclass",
+      );
+      // (ANALYZE ONLY, 17+: the partitions are analyzed in their own groups.)
+      const version = Number((await c.query<{ v: string }>('SHOW server_version_num')).rows[0]?.v);
+      const analyze = (table: string) => ({ name: `analyze ${table}`, sql: `ANALYZE ${quoteIdent(table)}` });
+      type Group = { name: string; sql: string }[] & { afterPartitions?: boolean; partition?: boolean };
+      const partitionGroup = (g: { name: string; sql: string }[]): Group =>
+        Object.assign(g, { partition: true });
+      const groups: Group[] = [
+        ...behaviors.months.map((m) =>
+          partitionGroup([
+            ...behaviorIndexes.map((d) => ({ name: `index ${d.name}`, sql: partitionIndex(d, m.target) })),
+            analyze(m.target),
+          ]),
+        ),
+        partitionGroup(leaves.rows.filter((r) => !monthParts.has(r.t)).map((r) => analyze(r.t))),
+        // The parent's own statistics (a sample across the partitions): once every partition's
+        // group is done (it would deadlock with their locks), alongside the small tables' groups.
+        Object.assign(
+          [{ name: 'analyze', sql: `ANALYZE ${version >= 170000 ? 'ONLY ' : ''}user_behaviors` }],
+          {
+            afterPartitions: true,
+          },
+        ),
+        ...SEEDED_TABLES.filter((t) => t !== 'user_behaviors').map((table) => [
+          ...others.filter((d) => d.table === table).map((d) => ({ name: `index ${d.name}`, sql: d.create })),
+          analyze(table),
+        ]),
+      ];
+      let partitionGroupsLeft = groups.filter((g) => g.partition).length;
+      const takeGroups = async () => {
+        for (let g = groups.shift(); g; g = groups.shift()) {
+          while (g.afterPartitions && partitionGroupsLeft > 0) {
+            if (failed) throw new LaneAborted();
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+          if (failed) throw new LaneAborted();
+          await inTransaction(async (lc) => {
+            for (const b of g) await timed(b.name, () => lc.query(b.sql));
+          });
+          if (g.partition) partitionGroupsLeft--;
+        }
+      };
+      const errors = (await Promise.allSettled([takeGroups(), takeGroups()]))
+        .filter((r) => r.status === 'rejected')
+        .map((r) => r.reason as unknown);
+      if (errors.length) throw errors.find((e) => !(e instanceof LaneAborted)) ?? errors[0];
+      // The parents' indexes: each attaches the partitions' (and builds the empty partitions').
+      await c.query('BEGIN');
+      for (const d of behaviorIndexes) await timed(`index ${d.name}`, () => c.query(d.create));
+      for (const sql of resumeAutovacuum) await c.query(sql);
+      await c.query('COMMIT');
     } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
       await c.query('BEGIN');
       await c.query(`TRUNCATE ${SEEDED_TABLES.map(quoteIdent).join(', ')}`);
       await restoreIndexes(c, dropped);
+      for (const sql of resumeAutovacuum) await c.query(sql);
       await c.query('COMMIT');
       throw err;
     }
-    await c.query('ANALYZE');
   });
   const size = await withPg(pg, database, (c) =>
     c.query<{ b: string }>('SELECT pg_database_size(current_database())::text AS b'),
