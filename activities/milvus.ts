@@ -4,10 +4,22 @@ import { withPg } from './postgres/connection';
 import type { IndexType, Metric } from './milvus/advisor';
 import { withMilvus, type MilvusConnectionSettings } from './milvus/client';
 import { collectionSpecs, type CollectionKind, type CollectionNames } from './milvus/collections';
-import { checkConsistency, fixConsistency, type ConsistencyTarget } from './milvus/consistency';
-import { compactionPlans, compactionStatus, flushCollection, startCompaction } from './milvus/maintenance';
-import { ensureCollection, indexReport, rebuildIndex, type IndexPolicy } from './milvus/manage';
-import { collectionStats } from './milvus/stats';
+import type { ConsistencyTarget } from './milvus/consistency';
+import type { IndexPolicy } from './milvus/manage';
+
+/**
+ * The modules that use the Milvus SDK's enums at run time, loaded on the first Milvus activity: a
+ * worker that only runs backups and restores never loads the SDK (gRPC, protobuf) into memory.
+ */
+async function milvusOps() {
+  const [consistency, maintenance, manage, stats] = await Promise.all([
+    import('./milvus/consistency'),
+    import('./milvus/maintenance'),
+    import('./milvus/manage'),
+    import('./milvus/stats'),
+  ]);
+  return { ...consistency, ...maintenance, ...manage, ...stats };
+}
 
 export interface MilvusSettings extends MilvusConnectionSettings {
   readonly dim: number;
@@ -49,6 +61,7 @@ export function createMilvusActivities(deps: MilvusDeps) {
   return {
     /** Creates missing collections, indexes and loads them; reports drift; never drops. */
     async milvusInit(input: { names?: CollectionNames } = {}) {
+      const { ensureCollection } = await milvusOps();
       return withMilvus(conn, async (client) => {
         const results = [];
         for (const spec of collectionSpecs(deps.milvus.dim, input.names)) {
@@ -59,6 +72,7 @@ export function createMilvusActivities(deps: MilvusDeps) {
     },
 
     async milvusStats(input: { collections: string[] }) {
+      const { collectionStats } = await milvusOps();
       return withMilvus(conn, async (client) => {
         const out = [];
         for (const name of input.collections) out.push(await collectionStats(client, name));
@@ -67,11 +81,13 @@ export function createMilvusActivities(deps: MilvusDeps) {
     },
 
     async milvusAdvise(input: { collection: string }) {
+      const { indexReport } = await milvusOps();
       return withMilvus(conn, (client) => indexReport(client, input.collection, policy));
     },
 
     /** Drop + recreate the vector index with the advised parameters, then reload. Long: heartbeats. */
     async milvusRebuildIndex(input: { collection: string }) {
+      const { rebuildIndex } = await milvusOps();
       return withMilvus(conn, (client) =>
         rebuildIndex(client, input.collection, policy, (phase, indexed, total) =>
           progress({ phase, indexed, total }),
@@ -80,22 +96,27 @@ export function createMilvusActivities(deps: MilvusDeps) {
     },
 
     async milvusFlush(input: { collection: string }) {
+      const { flushCollection } = await milvusOps();
       return withMilvus(conn, (client) => flushCollection(client, input.collection));
     },
 
     async milvusStartCompaction(input: { collection: string }) {
+      const { startCompaction } = await milvusOps();
       return withMilvus(conn, (client) => startCompaction(client, input.collection));
     },
 
     async milvusCompactionState(input: { compactionId: string }) {
+      const { compactionStatus } = await milvusOps();
       return withMilvus(conn, (client) => compactionStatus(client, input.compactionId));
     },
 
     async milvusCompactionPlans(input: { compactionId: string }) {
+      const { compactionPlans } = await milvusOps();
       return withMilvus(conn, (client) => compactionPlans(client, input.compactionId));
     },
 
     async milvusCheckConsistency(input: { kind: CollectionKind; collection: string; database?: string }) {
+      const { checkConsistency } = await milvusOps();
       const target = consistencyTarget(input);
       return withMilvus(conn, (client) =>
         withPg(deps.pg, target.database, (pg) => checkConsistency(client, pg, target)),
@@ -109,6 +130,7 @@ export function createMilvusActivities(deps: MilvusDeps) {
       database?: string;
       batchSize?: number;
     }) {
+      const { fixConsistency } = await milvusOps();
       const target = consistencyTarget(input);
       return withMilvus(conn, (client) =>
         withPg(deps.pg, target.database, (pg) =>

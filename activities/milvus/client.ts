@@ -1,4 +1,5 @@
-import { MilvusClient, ErrorCode } from '@zilliz/milvus2-sdk-node';
+// Type-only: the SDK (gRPC, protobuf: ~8 MB of RSS) is loaded on the first connection.
+import type { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { failure, FailureType } from '../../common/failures';
 
 /** How to reach Milvus. The token stays in the worker/CLI process: never a workflow argument. */
@@ -21,6 +22,7 @@ function unreachable(address: string, err: unknown): Error {
  * retryable error (the SDK otherwise connects lazily and leaves a dangling rejected promise).
  */
 export async function connectMilvus(settings: MilvusConnectionSettings): Promise<MilvusClient> {
+  const { MilvusClient } = await import('@zilliz/milvus2-sdk-node');
   const client = new MilvusClient({
     address: settings.address,
     token: settings.token,
@@ -77,7 +79,8 @@ export function ensureOk<T extends { status?: StatusLike } | StatusLike>(
 ): T {
   const status: StatusLike = 'status' in res && res.status ? res.status : (res as StatusLike);
   const code = status.error_code;
-  if (code !== undefined && code !== ErrorCode.SUCCESS && code !== 0 && code !== 'Success') {
+  // 'Success' is ErrorCode.SUCCESS (not imported: the SDK loads lazily).
+  if (code !== undefined && code !== 0 && code !== 'Success') {
     throw failure(type, `Milvus ${what} failed: ${status.reason || String(code)}`);
   }
   return res;

@@ -1,8 +1,14 @@
-import { ConsistencyLevelEnum, type MilvusClient } from '@zilliz/milvus2-sdk-node';
+import type { ConsistencyLevelEnum, MilvusClient } from '@zilliz/milvus2-sdk-node';
 import type { Client as PgClient } from 'pg';
 import { failure, FailureType } from '../../common/failures';
 import { ensureOk } from './client';
 import type { CollectionKind } from './collections';
+
+/**
+ * ConsistencyLevelEnum.Strong (0). Not imported as a value: the CLI loads this module for every
+ * command, and the SDK (gRPC, protobuf) should only be loaded when Milvus is actually used.
+ */
+const STRONG = 0 as ConsistencyLevelEnum.Strong;
 
 /** Where the embeddings of each kind live in PostgreSQL (V005) and the matching Milvus key. */
 export const PG_EMBEDDING_TABLES: Readonly<Record<CollectionKind, { table: string; idColumn: string }>> = {
@@ -71,7 +77,7 @@ async function queryIds(
     expr,
     output_fields: [pk],
     limit: QUERY_LIMIT,
-    consistency_level: ConsistencyLevelEnum.Strong,
+    consistency_level: STRONG,
   });
   ensureOk(res, `query ids of ${collection}`);
   return res.data.map((row) => String(row[pk]));
@@ -82,7 +88,7 @@ async function countEntities(client: MilvusClient, collection: string): Promise<
     collection_name: collection,
     expr: '',
     output_fields: ['count(*)'],
-    consistency_level: ConsistencyLevelEnum.Strong,
+    consistency_level: STRONG,
   });
   ensureOk(res, `count(*) on ${collection}`);
   return Number(res.data[0]?.['count(*)'] ?? 0);

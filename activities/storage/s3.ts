@@ -1,22 +1,30 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type ServerSideEncryption,
-  type StorageClass,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+// Type-only: the AWS SDK (~5–10 MB of RSS) is loaded on the first request, so a worker or CLI that
+// uses the local store never loads it.
+import type * as ClientS3 from '@aws-sdk/client-s3';
+import type { S3Client, ServerSideEncryption, StorageClass } from '@aws-sdk/client-s3';
+import type * as LibStorageModule from '@aws-sdk/lib-storage';
 import { FailureType, failure } from '../../common/failures';
 import { checkKey } from './keys';
 import type { BackupStore, ObjectInfo, PutOptions, StorageSettings } from './types';
 
 type S3Settings = Extract<StorageSettings, { kind: 's3' }>;
+
+type S3Sdk = typeof ClientS3;
+type LibStorage = typeof LibStorageModule;
+let sdkLoading: Promise<S3Sdk> | undefined;
+let libStorageLoading: Promise<LibStorage> | undefined;
+/** The S3 client module, loaded once per process on first use. */
+function s3Sdk(): Promise<S3Sdk> {
+  sdkLoading ??= import('@aws-sdk/client-s3');
+  return sdkLoading;
+}
+/** Multipart uploads (lib-storage), loaded on the first put. */
+function libStorage(): Promise<LibStorage> {
+  libStorageLoading ??= import('@aws-sdk/lib-storage');
+  return libStorageLoading;
+}
 
 /** 8 MiB parts, 2 in flight: bounded memory (~16 MiB) whatever the dump size. */
 const PART_SIZE = 8 * 1024 * 1024;
@@ -29,15 +37,20 @@ const QUEUE_SIZE = 2;
  */
 export class S3Store implements BackupStore {
   readonly kind = 's3' as const;
-  private readonly client: S3Client;
+  private client: S3Client | undefined;
 
-  constructor(readonly settings: S3Settings) {
-    this.client = new S3Client({
-      region: settings.region,
-      endpoint: settings.endpoint,
-      forcePathStyle: settings.forcePathStyle,
+  constructor(readonly settings: S3Settings) {}
+
+  /** The SDK module and this store's client, both created on first use. */
+  private async s3(): Promise<{ sdk: S3Sdk; client: S3Client }> {
+    const sdk = await s3Sdk();
+    this.client ??= new sdk.S3Client({
+      region: this.settings.region,
+      endpoint: this.settings.endpoint,
+      forcePathStyle: this.settings.forcePathStyle,
       maxAttempts: 3,
     });
+    return { sdk, client: this.client };
   }
 
   private objectKey(key: string): string {
@@ -60,15 +73,38 @@ export class S3Store implements BackupStore {
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
+    const objectKey = this.objectKey(key);
+    // Load the SDK before touching the body (it stays paused meanwhile); an error it emits while
+    // we wait fails the put like one during the upload.
+    let early: { err: unknown } | undefined;
+    const onEarlyError = (err: unknown) => {
+      early ??= { err };
+    };
+    body.once('error', onEarlyError);
+    let client: S3Client;
+    let Upload: LibStorage['Upload'];
+    try {
+      [{ client }, { Upload }] = await Promise.all([this.s3(), libStorage()]);
+    } catch (err) {
+      body.destroy();
+      throw err;
+    } finally {
+      body.off('error', onEarlyError);
+    }
+    if (early) {
+      body.destroy();
+      if (options.signal?.aborted) throw options.signal.reason ?? early.err;
+      throw this.translate(early.err, key);
+    }
     let size = 0;
     body.on('data', (chunk: Buffer) => {
       size += chunk.length;
     });
     const upload = new Upload({
-      client: this.client,
+      client,
       params: {
         Bucket: this.settings.bucket,
-        Key: this.objectKey(key),
+        Key: objectKey,
         Body: body,
         ContentType: options.contentType ?? 'application/octet-stream',
         ...this.writeParams(),
@@ -101,8 +137,9 @@ export class S3Store implements BackupStore {
 
   async get(key: string, range?: { start: number; end?: number }): Promise<Readable> {
     try {
-      const r = await this.client.send(
-        new GetObjectCommand({
+      const { sdk, client } = await this.s3();
+      const r = await client.send(
+        new sdk.GetObjectCommand({
           Bucket: this.settings.bucket,
           Key: this.objectKey(key),
           Range: range ? `bytes=${range.start}-${range.end ?? ''}` : undefined,
@@ -116,8 +153,9 @@ export class S3Store implements BackupStore {
 
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
-      const r = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }),
+      const { sdk, client } = await this.s3();
+      const r = await client.send(
+        new sdk.HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }),
       );
       return { key, size: r.ContentLength ?? 0, lastModified: r.LastModified ?? new Date(0) };
     } catch (err) {
@@ -131,9 +169,10 @@ export class S3Store implements BackupStore {
     const out: ObjectInfo[] = [];
     let token: string | undefined;
     try {
+      const { sdk, client } = await this.s3();
       do {
-        const r = await this.client.send(
-          new ListObjectsV2Command({
+        const r = await client.send(
+          new sdk.ListObjectsV2Command({
             Bucket: this.settings.bucket,
             Prefix: `${root}${prefix}`,
             ContinuationToken: token,
@@ -157,8 +196,9 @@ export class S3Store implements BackupStore {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(
-        new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }),
+      const { sdk, client } = await this.s3();
+      await client.send(
+        new sdk.DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }),
       );
     } catch (err) {
       if (!isNotFound(err)) throw this.translate(err, key);
@@ -172,8 +212,9 @@ export class S3Store implements BackupStore {
   /** A single PutObject replaces an object atomically. */
   async replaceJson(key: string, value: unknown): Promise<void> {
     try {
-      await this.client.send(
-        new PutObjectCommand({
+      const { sdk, client } = await this.s3();
+      await client.send(
+        new sdk.PutObjectCommand({
           Bucket: this.settings.bucket,
           Key: this.objectKey(key),
           Body: `${JSON.stringify(value, null, 2)}\n`,
@@ -188,8 +229,9 @@ export class S3Store implements BackupStore {
 
   async getJson<T>(key: string): Promise<T | undefined> {
     try {
-      const r = await this.client.send(
-        new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }),
+      const { sdk, client } = await this.s3();
+      const r = await client.send(
+        new sdk.GetObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key) }),
       );
       return JSON.parse(await (r.Body as { transformToString(): Promise<string> }).transformToString()) as T;
     } catch (err) {
@@ -200,7 +242,8 @@ export class S3Store implements BackupStore {
 
   async probeWritable(): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket }));
+      const { sdk, client } = await this.s3();
+      await client.send(new sdk.HeadBucketCommand({ Bucket: this.settings.bucket }));
     } catch (err) {
       if (isNotFound(err)) {
         throw failure(
@@ -216,7 +259,8 @@ export class S3Store implements BackupStore {
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
+    this.client?.destroy();
+    this.client = undefined;
   }
 
   private translate(err: unknown, key: string): Error {
