@@ -10,6 +10,14 @@ import type { BackupStore, ObjectInfo, PutOptions } from './types';
 
 const TEMP_MARK = '.tmp-';
 
+/**
+ * Read chunk size (Node's default is 64 KiB). Every chunk is a fresh Buffer that V8 frees only at
+ * a GC, and a stream of big chunks allocates too little JS to trigger one soon: reading a 266 MB
+ * archive grew the worker's RSS by ~40 MB with 64 KiB chunks and ~20 MB with 16 KiB, for ~10%
+ * more CPU in the read itself (backups are read back and restored through here).
+ */
+const READ_CHUNK = 16 * 1024;
+
 /** Backups in a local folder. Writes go to `<name>.tmp-<random>`, are fsynced, then renamed. */
 export class LocalStore implements BackupStore {
   readonly kind = 'local' as const;
@@ -49,7 +57,10 @@ export class LocalStore implements BackupStore {
     } catch (err) {
       throw this.translate(err, key);
     }
-    return createReadStream(file, range ? { start: range.start, end: range.end } : {});
+    return createReadStream(file, {
+      highWaterMark: READ_CHUNK,
+      ...(range ? { start: range.start, end: range.end } : {}),
+    });
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
