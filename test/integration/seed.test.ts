@@ -247,6 +247,23 @@ describe('dbops db seed', () => {
     expect(r.rows[0]!.visible).toBeGreaterThanOrEqual(r.rows[0]!.pages * 0.6);
   });
 
+  it('analyzes every table and partition once, and the parent across its partitions', async () => {
+    const r = await withPg(config.pg, dbA, async (c) => {
+      const counts = await c.query<{ t: string; n: number }>(
+        `SELECT relname AS t, (analyze_count + autoanalyze_count)::int AS n FROM pg_stat_user_tables
+          WHERE relname ~ '^user_behaviors_\\d{4}_\\d{2}$' AND n_live_tup > 0 OR relname IN ('users', 'items', 'user_profiles')
+          ORDER BY 1`,
+      );
+      const parent = await c.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stats WHERE tablename = 'user_behaviors' AND inherited",
+      );
+      return { counts: counts.rows, parentColumns: parent.rows[0]!.n };
+    });
+    expect(r.counts.length).toBeGreaterThanOrEqual(8);
+    for (const row of r.counts) expect(row.n, row.t).toBe(1);
+    expect(r.parentColumns).toBeGreaterThanOrEqual(9);
+  });
+
   it('embeddings are unit vectors and nearest neighbours share a category', async () => {
     const r = await withPg(config.pg, dbA, (c) =>
       c.query<{ max_dev: number; same: string }>(

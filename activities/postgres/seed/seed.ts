@@ -371,7 +371,9 @@ export async function seedDatabase(
         "SELECT inhrelid::regclass::text AS t FROM pg_inherits WHERE inhparent = 'user_behaviors'::regclass",
       );
       // (ANALYZE ONLY, 17+: the partitions are analyzed in their own groups.)
-      const version = Number((await c.query<{ v: string }>('SHOW server_version_num')).rows[0]?.v);
+      const version = Number(
+        (await c.query<{ v: string }>("SELECT current_setting('server_version_num') AS v")).rows[0]?.v,
+      );
       const analyze = (table: string) => ({ name: `analyze ${table}`, sql: `ANALYZE ${quoteIdent(table)}` });
       type Group = { name: string; sql: string }[] & { afterPartitions?: boolean; partition?: boolean };
       const partitionGroup = (g: { name: string; sql: string }[]): Group =>
