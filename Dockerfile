@@ -58,7 +58,9 @@ COPY package.json ./
 ENV NODE_ENV=production \
     DBOPS_PG_BIN_DIR=/usr/lib/postgresql/${PG_MAJOR}/bin \
     DBOPS_HTTP_PORT=9464 \
-    TMPDIR=/tmp
+    TMPDIR=/tmp \
+    NODE_OPTIONS="--max-old-space-size=768 --max-semi-space-size=2" \
+    MALLOC_ARENA_MAX=2
 USER 10001:10001
 EXPOSE 9464
 ENTRYPOINT ["node", "/app/bin/dbops.js"]

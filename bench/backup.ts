@@ -60,6 +60,7 @@ async function benchDbops(
   const config = testConfig(baseEnv);
   const worker = await startBenchWorker(baseEnv);
   const { client, connection } = await connectClient(config);
+  await worker.resetPeak(); // the peak of the backups, not of start-up
   const store = createBackupStore(config.storage);
   const out: { variant: string; times: number[]; size: number }[] = [];
   try {
@@ -160,7 +161,7 @@ async function main() {
       );
     }
     console.log(
-      `\nworker peak RSS (VmHWM): local ${(local.peakRssKb / 1024).toFixed(0)} MB, s3 ${(s3.peakRssKb / 1024).toFixed(0)} MB`,
+      `\nproduction worker (dist + prebundle, the Deployment's NODE_OPTIONS) peak RSS (VmHWM): local ${(local.peakRssKb / 1024).toFixed(0)} MB, s3 ${(s3.peakRssKb / 1024).toFixed(0)} MB`,
     );
     const def = median(local.results[0]!.times);
     const defS3 = median(s3.results[0]!.times);

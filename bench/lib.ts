@@ -1,8 +1,10 @@
 // Helpers shared by the benchmark scripts (not tests): options, statistics, shell timing, a worker
 // in a child process whose peak RSS is its own.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { REPO_ROOT } from '../src/config';
 import { stackVars } from '../test/helpers/stack';
 
 const args = process.argv.slice(2);
@@ -15,7 +17,14 @@ export const opt = (name: string, dflt: string) => {
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 export const secs = (ms: number) => (ms / 1000).toFixed(1);
 
-export const vars = stackVars();
+/** The dev stack's settings; empty until `npm run stack -- up` has run (a script may start it first). */
+export const vars: Record<string, string> = (() => {
+  try {
+    return stackVars();
+  } catch {
+    return {};
+  }
+})();
 export const pgBin = (tool: string) => path.join(vars.DBOPS_PG_BIN_DIR!, tool);
 
 /** libpq environment of the dev stack for child processes, connected to `database`. */
@@ -45,19 +54,51 @@ export function timedShell(env: Record<string, string>) {
 export interface BenchWorker {
   child: ChildProcess;
   peakRssKb(): Promise<number>;
+  resetPeak(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
-/** A real dbops worker in a child process (so its peak RSS is its own). */
+/** Settings of the production worker's process: NODE_OPTIONS and MALLOC_ARENA_MAX of the k8s Deployment. */
+export function deployProcessEnv(): Record<string, string> {
+  const text = readFileSync(path.join(REPO_ROOT, 'deploy', 'k8s', 'base', 'worker-deployment.yaml'), 'utf8');
+  const out: Record<string, string> = {};
+  for (const name of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX']) {
+    const m = new RegExp(`- name: ${name}\\s*\\n\\s*value:\\s*['"]?([^'"\\n]*)`).exec(text);
+    if (m?.[1]?.trim()) out[name] = m[1].trim();
+  }
+  return out;
+}
+
+/** Resets the kernel's peak-RSS counter of `pid` (Linux ≥ 4.0); false when not permitted. */
+export async function resetPeak(pid: number): Promise<boolean> {
+  try {
+    await writeFile(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The production dbops worker (`npm run build`, then `node dist/src/cli/main.js worker` with the
+ * Deployment's NODE_OPTIONS and MALLOC_ARENA_MAX, loading the prebundled workflows) in a child
+ * process, so its peak RSS is its own. Call `resetPeak()` before the timed work.
+ */
 export async function startBenchWorker(env: Record<string, string>): Promise<BenchWorker> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
-    env: { ...process.env, ...env, DBOPS_WORKFLOW_BUNDLE: 'off' },
+  const build = spawnSync('npm', ['run', '-s', 'build'], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (build.status !== 0) throw new Error('npm run build failed');
+  const child = spawn(process.execPath, ['dist/src/cli/main.js', 'worker'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...deployProcessEnv(), NODE_ENV: 'production', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
   await new Promise<void>((resolve, reject) => {
     child.stderr.on('data', (d: Buffer) => {
-      log += d.toString();
+      log = (log + d.toString()).slice(-20_000);
       if (log.includes('polling task queue')) resolve();
     });
     child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${log}`)));
@@ -68,6 +109,7 @@ export async function startBenchWorker(env: Record<string, string>): Promise<Ben
       const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
       return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
     },
+    resetPeak: () => resetPeak(child.pid!),
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));

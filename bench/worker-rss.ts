@@ -29,7 +29,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +41,7 @@ import { REPO_ROOT } from '../src/config';
 import { connectClient } from '../src/temporal';
 import { s3Overrides, stackVars, testConfig, uniqueSuffix } from '../test/helpers/stack';
 import { restoreApprovalUpdate, restoreStatusQuery } from '../workflows/restore-messages';
+import { deployProcessEnv, resetPeak } from './lib';
 
 // ---- options (copied from bench/lib.ts: this script stays self-contained) ----
 const args = process.argv.slice(2);
@@ -62,18 +63,6 @@ function sh(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const r = spawnSync(cmd, argv, { env, encoding: 'utf8', cwd: REPO_ROOT, maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
-}
-
-/** Settings of the production worker's process: NODE_OPTIONS and MALLOC_ARENA_MAX of the k8s Deployment. */
-function deployProcessEnv(): Record<string, string> {
-  const file = path.join(REPO_ROOT, 'deploy', 'k8s', 'base', 'worker-deployment.yaml');
-  const text = readFileSync(file, 'utf8');
-  const out: Record<string, string> = {};
-  for (const name of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX']) {
-    const m = new RegExp(`- name: ${name}\\s*\\n\\s*value:\\s*['"]?([^'"\\n]*)`).exec(text);
-    if (m?.[1]?.trim()) out[name] = m[1].trim();
-  }
-  return out;
 }
 
 /** --env NAME=VALUE (repeatable; an empty value unsets NAME), applied over the Deployment's settings. */
@@ -170,16 +159,6 @@ function sampler(pid: number) {
       return { peak, childrenPeakKb, children: [...childrenSeen].sort() };
     },
   };
-}
-
-/** Resets the kernel's peak-RSS counter of `pid` (Linux ≥ 4.0); false when not permitted. */
-async function resetPeak(pid: number): Promise<boolean> {
-  try {
-    await writeFile(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 // ---- the worker in a child process ----

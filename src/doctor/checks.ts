@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config';
 import { withMilvus } from '../../activities/milvus/client';
 import { resolvePgBinaries } from '../../activities/postgres/binaries';
@@ -150,6 +149,8 @@ const checks: Check[] = [
         await rm(probe);
         return { detail: `local folder ${storage.dir} is writable` };
       }
+      // Loaded on use: every CLI command (the worker too) imports this module.
+      const { DeleteObjectCommand, PutObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
       const s3 = new S3Client({
         region: storage.region,
         endpoint: storage.endpoint,
