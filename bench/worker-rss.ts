@@ -30,7 +30,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { RestoreStatus } from '../common/restore';
@@ -41,6 +40,7 @@ import { REPO_ROOT } from '../src/config';
 import { connectClient } from '../src/temporal';
 import { s3Overrides, stackVars, testConfig, uniqueSuffix } from '../test/helpers/stack';
 import { restoreApprovalUpdate, restoreStatusQuery } from '../workflows/restore-messages';
+import { freeLoopbackPort } from '../src/worker/metrics';
 import { deployProcessEnv, resetPeak } from './lib';
 
 // ---- options (copied from bench/lib.ts: this script stays self-contained) ----
@@ -74,17 +74,6 @@ function envOverrides(): Record<string, string | undefined> {
     out[name!] = rest.join('=') || undefined;
   });
   return out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 // ---- /proc ----
@@ -239,7 +228,7 @@ async function measure(kind: 'build' | 'source', storage: 'local' | 's3'): Promi
     ...vars,
     ...overrides,
     NODE_ENV: 'production',
-    DBOPS_HTTP_PORT: String(await freePort()),
+    DBOPS_HTTP_PORT: String(await freeLoopbackPort()),
     ...(kind === 'source' ? { DBOPS_WORKFLOW_BUNDLE: 'off' } : {}),
   };
   for (const [k, v] of Object.entries(processEnv)) {
