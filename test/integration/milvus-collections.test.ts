@@ -5,6 +5,7 @@ import { createMilvusActivities } from '../../activities/milvus';
 import { connectMilvus } from '../../activities/milvus/client';
 import { fixConsistency } from '../../activities/milvus/consistency';
 import { withPg } from '../../activities/postgres/connection';
+import { seededUnitVector } from '../helpers/vectors';
 import { testConfig, uniqueSuffix } from '../helpers/stack';
 
 const suffix = uniqueSuffix();
@@ -20,18 +21,7 @@ const hnsw = createMilvusActivities({ milvus: config.milvus, pg: config.pg });
 const ivf = createMilvusActivities({ milvus: { ...config.milvus, indexType: 'IVF_FLAT' }, pg: config.pg });
 let client: MilvusClient;
 
-function unitVector(seed: number, dim = DIM): number[] {
-  // mulberry32: exact 32-bit integer math, so the same seed always gives the same vector.
-  let a = (seed + 0x9e3779b9) | 0;
-  const v = Array.from({ length: dim }, () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  });
-  const norm = Math.hypot(...v);
-  return v.map((c) => c / norm);
-}
+const unitVector = (seed: number, dim = DIM): number[] => seededUnitVector(seed, dim);
 
 async function insertBatches(collection: string, batches: number, size: number): Promise<string[]> {
   const ids: string[] = [];

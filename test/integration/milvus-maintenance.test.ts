@@ -13,6 +13,7 @@ import type { MilvusMaintenanceResult } from '../../workflows/milvus-maintenance
 import { milvusMaintenanceProgressQuery } from '../../workflows/milvus-messages';
 import { REPO_ROOT } from '../../src/config';
 import { testConfig, uniqueSuffix } from '../helpers/stack';
+import { seededUnitVector } from '../helpers/vectors';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 
 const suffix = uniqueSuffix();
@@ -32,18 +33,7 @@ let source: Partial<WorkerOptions>;
 let worker: TestWorker;
 let downWorker: TestWorker;
 
-function unitVector(seed: number, dim = DIM): number[] {
-  // mulberry32: exact 32-bit integer math, so the same seed always gives the same vector.
-  let a = (seed + 0x9e3779b9) | 0;
-  const v = Array.from({ length: dim }, () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  });
-  const norm = Math.hypot(...v);
-  return v.map((c) => c / norm);
-}
+const unitVector = (seed: number, dim = DIM): number[] => seededUnitVector(seed, dim);
 
 beforeAll(async () => {
   client = await connectMilvus(config.milvus);
