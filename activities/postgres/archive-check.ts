@@ -18,6 +18,8 @@ export interface ArchiveCheckInput {
   readonly sha256: string;
 }
 
+const HEAD_CHARS = 1 << 20;
+
 /** pg_dump's last line of a complete plain dump. */
 const PLAIN_END_MARK = '-- PostgreSQL database dump complete';
 
@@ -87,7 +89,7 @@ export async function checkStoredArchive(
   storage: StorageSettings,
   pgRestorePath: string,
   input: ArchiveCheckInput,
-): Promise<{ checks: string; rawBytes: number }> {
+): Promise<{ checks: string; rawBytes: number; head: string }> {
   const ctx = Context.current();
   const store = createBackupStore(storage);
   const key = backupFileKey(input.database, input.backupId, input.file);
@@ -115,15 +117,24 @@ export async function checkStoredArchive(
           : undefined;
     head?.stdout.destroy();
     let listing = '';
+    // The start of what the archive says about itself (TOC listing, or the SQL / tar head): extensions are named there.
+    let headText = '';
+    const keepHead = (text: string) => {
+      if (headText.length < HEAD_CHARS) headText += text.slice(0, HEAD_CHARS - headText.length);
+    };
     const readerTail = new StderrTail();
     if (reader) {
       kills.push(() => reader.kill('SIGKILL'));
       reader.stdout!.setEncoding('utf8');
-      reader.stdout!.on('data', (s: string) => (listing = (listing + s).slice(-1_000_000)));
+      reader.stdout!.on('data', (s: string) => {
+        listing = (listing + s).slice(-1_000_000);
+        if (input.format === 'custom') keepHead(s);
+      });
       readerTail.attach(reader.stderr);
     }
     const count = (chunk: Buffer) => {
       rawBytes += chunk.length;
+      if (input.format !== 'custom' && headText.length < HEAD_CHARS) keepHead(chunk.toString('utf8'));
       if (input.format === 'plain') tail = Buffer.concat([tail, chunk]).subarray(-256);
     };
     try {
@@ -197,7 +208,7 @@ export async function checkStoredArchive(
       }
       checks.push('plain dump end marker');
     }
-    return { checks: checks.join(', '), rawBytes };
+    return { checks: checks.join(', '), rawBytes, head: headText };
   } finally {
     clearInterval(beat);
     ctx.cancellationSignal.removeEventListener('abort', onCancel);

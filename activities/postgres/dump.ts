@@ -347,7 +347,8 @@ export function createDumpActivities(deps: DumpDeps) {
     ): Promise<{ checks: string; rawBytes: number }> {
       // pg_restore must be at least as new as the pg_dump that wrote the archive.
       const bins = await resolvePgBinaries(deps.pg.binDir, parseInt(input.pgDumpVersion, 10));
-      return checkStoredArchive(deps.storage, bins.path('pg_restore'), input);
+      const { checks, rawBytes } = await checkStoredArchive(deps.storage, bins.path('pg_restore'), input);
+      return { checks, rawBytes };
     },
   };
 }

@@ -11,6 +11,7 @@ import { preRestoreDatabaseName, type RollbackInput, type RollbackResult } from 
 import { createBackupStore, loadManifest, type BackupStore, type StorageSettings } from '../storage';
 import { resolvePgBinaries } from './binaries';
 import { pgChildEnv, withPg, serverMajorVersion, type PgConnectionSettings } from './connection';
+import { checkStoredArchive } from './archive-check';
 import { ArchiveFormatError, fillCustomArchiveOffsets } from './custom-archive';
 import { decompress, exitOf, StderrTail } from './dump-pipeline';
 import {
@@ -123,79 +124,26 @@ export function createRestoreActivities(deps: RestoreDeps) {
       return withStore(deps.storage, (store) => resolveBackup(store, input.selector, input.database));
     },
 
-    /** Reads the whole archive once: size and SHA-256 against the manifest, decompression, and the archive's table of contents (streaming). */
+    /** Reads the whole archive once: size and SHA-256 against the manifest, decompression, and the archive's table of contents (the backup's own re-read check). */
     async checkBackupArchive(input: { backupId: string }): Promise<ArchiveCheck> {
-      return withStore(deps.storage, async (store) => {
-        const manifest = await loadManifest(store, input.backupId);
-        const { stream, tap } = await archiveStream(store, manifest);
-        const tmp = await mkdtemp(path.join(deps.tempDir ?? os.tmpdir(), 'dbops-check-'));
-        try {
-          return await withProgress(
-            () => ({ phase: 'checking', bytes: tap.bytes, of: manifest.sizeBytes }),
-            async (kills) => {
-              let toc = '';
-              let check: string;
-              const d = decompress(manifest.compression, stream);
-              kills.push(() => d.kill());
-              if (manifest.format === 'custom') {
-                const b = await bins();
-                // pg_restore --list reads only the header and TOC from stdin; the rest is drained and hashed.
-                const child = spawn(b.path('pg_restore'), ['--list'], { stdio: ['pipe', 'pipe', 'pipe'] });
-                kills.push(() => child.kill('SIGKILL'));
-                const tail = new StderrTail();
-                tail.attach(child.stderr);
-                child.stdout.setEncoding('utf8');
-                child.stdout.on('data', (s: string) => (toc += s));
-                child.stdin.on('error', () => undefined);
-                let open = true;
-                child.stdin.once('close', () => (open = false));
-                const exited = exitOf(child);
-                for await (const chunk of d.stream) {
-                  if (open && !child.stdin.write(chunk))
-                    await new Promise((r) => child.stdin.once('drain', r).once('close', r));
-                }
-                child.stdin.end();
-                const { code } = await exited;
-                if (code !== 0) {
-                  throw failure(
-                    FailureType.IntegrityCheckFailed,
-                    `backup ${manifest.id}: pg_restore --list cannot read the archive: ${tail.toString()}`,
-                  );
-                }
-                check = `size+sha256, ${manifest.compression} stream, pg_restore --list (${toc.split('\n').filter((l) => /^\d+;/.test(l)).length} entries)`;
-              } else {
-                let head = '';
-                let last = '';
-                for await (const chunk of d.stream as AsyncIterable<Buffer>) {
-                  if (head.length < 1 << 20) head += chunk.toString('utf8');
-                  last = (last + chunk.toString('latin1')).slice(-4096);
-                }
-                toc = head;
-                if (manifest.format === 'plain' && !last.includes('PostgreSQL database dump complete')) {
-                  throw failure(
-                    FailureType.IntegrityCheckFailed,
-                    `backup ${manifest.id}: the SQL dump does not end with pg_dump's completion marker (truncated)`,
-                  );
-                }
-                check = `size+sha256, ${manifest.compression} stream${manifest.format === 'plain' ? ', completion marker' : ''}`;
-              }
-              await d.done.catch((err: Error) => {
-                throw failure(FailureType.IntegrityCheckFailed, `backup ${manifest.id}: ${err.message}`);
-              });
-              const sha256 = assertDigest(manifest, tap);
-              return {
-                backupId: manifest.id,
-                sizeBytes: tap.bytes,
-                sha256,
-                extensions: extensionsIn(toc),
-                check,
-              };
-            },
-          );
-        } finally {
-          await rm(tmp, { recursive: true, force: true });
-        }
+      const manifest = await withStore(deps.storage, (store) => loadManifest(store, input.backupId));
+      const b = await bins();
+      const r = await checkStoredArchive(deps.storage, b.path('pg_restore'), {
+        database: manifest.database,
+        backupId: manifest.id,
+        file: manifest.file,
+        format: manifest.format,
+        compression: manifest.compression,
+        sizeBytes: manifest.sizeBytes,
+        sha256: manifest.sha256,
       });
+      return {
+        backupId: manifest.id,
+        sizeBytes: manifest.sizeBytes,
+        sha256: manifest.sha256,
+        extensions: extensionsIn(r.head),
+        check: r.checks,
+      };
     },
 
     async describeDatabase(input: { name: string }): Promise<{ exists: boolean; sizeBytes: number | null }> {
