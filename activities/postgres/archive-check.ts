@@ -6,7 +6,7 @@ import { type BackupCompression, type BackupFormat, backupFileKey } from '../../
 import { FailureType, failure } from '../../common/failures';
 import { createBackupStore } from '../storage';
 import type { StorageSettings } from '../storage/types';
-import { decompress, exitOf, HashTap, StderrTail } from './dump-pipeline';
+import { decompress, exitOf, FileDigest, HashTap, StderrTail } from './dump-pipeline';
 
 export interface ArchiveCheckInput {
   readonly database: string;
@@ -58,24 +58,29 @@ function teeToChildren(children: ReturnType<typeof spawn>[], onChunk: (chunk: Bu
 }
 
 /**
- * Streams `source` into `zstd -t` (every frame's checksum, to the end) and into `head`, a `zstd -d`
- * whose output only the TOC reader consumes (it stops early; then it no longer gets input).
+ * `zstd -t` proves every frame's checksum to the end; `head`, a `zstd -d` whose output only the TOC
+ * reader consumes, stops early (then it no longer gets input). The archive comes from `source` (a
+ * store's stream, teed to both) or, for a local store, from the file itself, which both read.
  * Returns the uncompressed size zstd -t reports.
  */
 async function zstdTest(
-  source: Readable,
+  source: Readable | string,
   head: ReturnType<typeof spawn>,
   kills: (() => void)[],
 ): Promise<number> {
-  const tester = spawn('zstd', ['-t', '-v'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const fromFile = typeof source === 'string';
+  const tester = spawn('zstd', ['-t', '-v', ...(fromFile ? ['--', source] : [])], {
+    stdio: [fromFile ? 'ignore' : 'pipe', 'ignore', 'pipe'],
+  });
   kills.push(() => tester.kill('SIGKILL'));
   const tail = new StderrTail();
   tail.attach(tester.stderr);
   const exited = exitOf(tester);
-  await pipeline(
-    source,
-    teeToChildren([tester, head], () => undefined),
-  );
+  if (!fromFile)
+    await pipeline(
+      source,
+      teeToChildren([tester, head], () => undefined),
+    );
   const { code, signal } = await exited;
   if (code !== 0)
     throw new Error(`zstd -t ${signal ? `killed by ${signal}` : `exited ${code}`}: ${tail.toString()}`);
@@ -94,28 +99,33 @@ export async function checkStoredArchive(
   const store = createBackupStore(storage);
   const key = backupFileKey(input.database, input.backupId, input.file);
   const where = store.describe(key);
-  const hashed = new HashTap();
+  // custom+zstd: zstd -t proves the whole stream; only the head is decompressed, for pg_restore --list.
+  const testWholeZstd = input.format === 'custom' && input.compression === 'zstd';
+  // A local file is read by zstd itself and hashed beside it: no Node stream in the way.
+  const localFile = testWholeZstd && store.localFile ? await store.localFile(key) : undefined;
+  const hashed = localFile ? new FileDigest() : new HashTap();
   const kills: (() => void)[] = [];
   const onCancel = () => kills.forEach((k) => k());
   ctx.cancellationSignal.addEventListener('abort', onCancel);
   const beat = setInterval(() => ctx.heartbeat({ phase: 'verifying', bytes: hashed.bytes }), 3000);
   try {
-    const source: Readable = (await store.get(key)).pipe(hashed);
+    const source: Readable | undefined =
+      hashed instanceof HashTap ? (await store.get(key)).pipe(hashed) : undefined;
     let rawBytes = 0;
     let tail = Buffer.alloc(0);
-    // custom+zstd: zstd -t proves the whole stream; only the head is decompressed, for pg_restore --list.
-    const testWholeZstd = input.format === 'custom' && input.compression === 'zstd';
     const head = testWholeZstd
-      ? spawn('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', 'pipe', 'ignore'] })
+      ? spawn('zstd', ['-d', '-q', '-c', ...(localFile ? ['--', localFile] : [])], {
+          stdio: [localFile ? 'ignore' : 'pipe', 'pipe', 'ignore'],
+        })
       : undefined;
     if (head) kills.push(() => head.kill('SIGKILL'));
     const reader =
       input.format === 'custom'
-        ? spawn(pgRestorePath, ['--list'], { stdio: [head ? head.stdout : 'pipe', 'pipe', 'pipe'] })
+        ? spawn(pgRestorePath, ['--list'], { stdio: [head ? head.stdout! : 'pipe', 'pipe', 'pipe'] })
         : input.format === 'directory'
           ? spawn('tar', ['-t'], { stdio: ['pipe', 'pipe', 'pipe'] })
           : undefined;
-    head?.stdout.destroy();
+    head?.stdout?.destroy();
     let listing = '';
     // The start of what the archive says about itself (TOC listing, or the SQL / tar head): extensions are named there.
     let headText = '';
@@ -138,9 +148,14 @@ export async function checkStoredArchive(
       if (input.format === 'plain') tail = Buffer.concat([tail, chunk]).subarray(-256);
     };
     try {
-      if (head) {
+      if (head && localFile && hashed instanceof FileDigest) {
+        [rawBytes] = await Promise.all([
+          zstdTest(localFile, head, kills),
+          hashed.read(localFile, ctx.cancellationSignal),
+        ]);
+      } else if (head && source) {
         rawBytes = await zstdTest(source, head, kills);
-      } else {
+      } else if (source) {
         const unpacked = decompress(input.compression, source);
         kills.push(() => unpacked.kill());
         const sink = reader

@@ -15,7 +15,7 @@ import {
 import { FailureType, failure } from '../../common/failures';
 import { LATEST, LATEST_VERIFIED } from '../../common/restore';
 import { listBackupEntries, loadManifest, type BackupStore } from '../storage';
-import { decompress, exitOf, HashTap, StderrTail } from './dump-pipeline';
+import { decompress, type Digested, exitOf, FileDigest, HashTap, StderrTail } from './dump-pipeline';
 
 /** A backup chosen for restore or verification, with what the plan shows. */
 export interface ResolvedBackup {
@@ -86,11 +86,20 @@ export async function resolveBackup(
   return summarize(entry.manifest ?? (await loadManifest(store, selector)), entry);
 }
 
-/** Streams the archive and proves it matches the manifest (size + SHA-256) as it flows. */
-export async function archiveStream(
+/**
+ * The archive and its running digest: streamed from the store and hashed as it flows, or, from a
+ * local store when zstd can read it (`preferFile`), the file itself, hashed beside the reader.
+ */
+export type ArchiveSource =
+  | { readonly stream: Readable; readonly file?: undefined; readonly digest: HashTap }
+  | { readonly file: string; readonly stream?: undefined; readonly digest: FileDigest };
+
+/** Opens the archive after checking its size against the manifest; prove its digest with assertDigest. */
+export async function archiveSource(
   store: BackupStore,
   manifest: Pick<BackupManifest, 'database' | 'id' | 'file' | 'sizeBytes'>,
-): Promise<{ stream: Readable; tap: HashTap }> {
+  options: { preferFile?: boolean } = {},
+): Promise<ArchiveSource> {
   const key = backupFileKey(manifest.database, manifest.id, manifest.file);
   const head = await store.head(key);
   if (!head) {
@@ -105,21 +114,24 @@ export async function archiveStream(
       `backup ${manifest.id}: archive ${store.describe(key)} is ${head.size} bytes, the manifest says ${manifest.sizeBytes} (truncated or replaced)`,
     );
   }
+  if (options.preferFile && store.localFile) {
+    return { file: await store.localFile(key), digest: new FileDigest() };
+  }
   const tap = new HashTap();
   const source = await store.get(key);
   source.once('error', (err) => tap.destroy(err));
-  return { stream: source.pipe(tap), tap };
+  return { stream: source.pipe(tap), digest: tap };
 }
 
 export function assertDigest(
   manifest: Pick<BackupManifest, 'id' | 'sha256' | 'sizeBytes'>,
-  tap: HashTap,
+  digested: Digested,
 ): string {
-  const digest = tap.digest();
-  if (tap.bytes !== manifest.sizeBytes || digest !== manifest.sha256) {
+  const digest = digested.digest();
+  if (digested.bytes !== manifest.sizeBytes || digest !== manifest.sha256) {
     throw failure(
       FailureType.IntegrityCheckFailed,
-      `backup ${manifest.id}: archive has ${tap.bytes} bytes with SHA-256 ${digest}, the manifest says ${manifest.sizeBytes} bytes with ${manifest.sha256}`,
+      `backup ${manifest.id}: archive has ${digested.bytes} bytes with SHA-256 ${digest}, the manifest says ${manifest.sizeBytes} bytes with ${manifest.sha256}`,
     );
   }
   return digest;
@@ -134,32 +146,47 @@ export function extensionsIn(text: string): string[] {
   return [...names].sort();
 }
 
-/** Writes a stream to a file (seekable, for pg_restore -j), with the archive's compression undone. */
+/**
+ * Writes the archive to a file (seekable, for pg_restore -j) with its compression undone. zstd reads
+ * a local archive itself while Node hashes it beside; a stream is fed to zstd's stdin.
+ */
 export async function decompressToFile(
   manifest: Pick<BackupManifest, 'compression'>,
-  input: Readable,
+  source: ArchiveSource,
   file: string,
   kills: (() => void)[],
+  signal?: AbortSignal,
 ): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   if (manifest.compression === 'zstd') {
-    const child = spawn('zstd', ['-d', '-q', '-f', '-o', file], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(
+      'zstd',
+      ['-d', '-q', '-f', '-o', file, ...(source.file !== undefined ? ['--', source.file] : [])],
+      { stdio: [source.file !== undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] },
+    );
     kills.push(() => child.kill('SIGKILL'));
     const tail = new StderrTail();
     tail.attach(child.stderr);
-    const fed = pipeline(input, child.stdin).catch((err: Error) => err);
-    const { code, signal } = await exitOf(child);
+    const fed =
+      source.file !== undefined
+        ? source.digest.read(source.file, signal).then(
+            () => undefined,
+            (err: Error) => err,
+          )
+        : pipeline(source.stream, child.stdin!).catch((err: Error) => err);
+    const { code, signal: killedBy } = await exitOf(child);
     const feedError = await fed;
     if (code !== 0) {
       throw failure(
         FailureType.IntegrityCheckFailed,
-        `zstd -d of the archive ${signal ? `killed by ${signal}` : `exited ${code}`}: ${tail.toString()}`,
+        `zstd -d of the archive ${killedBy ? `killed by ${killedBy}` : `exited ${code}`}: ${tail.toString()}`,
       );
     }
     if (feedError instanceof Error) throw feedError;
     return;
   }
-  const d = decompress(manifest.compression, input);
+  if (source.stream === undefined) throw new Error(`${manifest.compression} archives are read as a stream`);
+  const d = decompress(manifest.compression, source.stream);
   kills.push(() => d.kill());
   await pipeline(d.stream, createWriteStream(file));
   await d.done.catch((err: Error) => {

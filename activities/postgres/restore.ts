@@ -24,7 +24,7 @@ import {
   type SwapResult,
 } from './restore-db';
 import {
-  archiveStream,
+  archiveSource,
   assertDigest,
   decompressToFile,
   extensionsIn,
@@ -188,13 +188,17 @@ export function createRestoreActivities(deps: RestoreDeps) {
         };
         let phase = 'downloading';
         try {
-          const { stream, tap } = await archiveStream(store, manifest);
+          // pg_restore needs a seekable file; a local zstd archive is decompressed by zstd reading it itself.
+          const source = await archiveSource(store, manifest, {
+            preferFile: manifest.format !== 'plain' && manifest.compression === 'zstd',
+          });
           return await withProgress(
-            () => ({ phase, bytes: tap.bytes, of: manifest.sizeBytes }),
+            () => ({ phase, bytes: source.digest.bytes, of: manifest.sizeBytes }),
             async (kills) => {
               if (manifest.format === 'plain') {
                 phase = 'psql';
-                const d = decompress(manifest.compression, stream);
+                if (!source.stream) throw new Error('a plain dump is restored from a stream');
+                const d = decompress(manifest.compression, source.stream);
                 kills.push(() => d.kill());
                 await runTool(
                   b.path('psql'),
@@ -205,11 +209,11 @@ export function createRestoreActivities(deps: RestoreDeps) {
                   `psql into ${input.database}`,
                 );
                 await d.done;
-                assertDigest(manifest, tap);
+                assertDigest(manifest, source.digest);
               } else {
                 const file = path.join(tmp, manifest.format === 'custom' ? 'dump.pgcustom' : 'dump.tar');
-                await decompressToFile(manifest, stream, file, kills);
-                assertDigest(manifest, tap);
+                await decompressToFile(manifest, source, file, kills, Context.current().cancellationSignal);
+                assertDigest(manifest, source.digest);
                 let archive = file;
                 if (manifest.format === 'custom') {
                   phase = 'indexing';
@@ -261,7 +265,7 @@ export function createRestoreActivities(deps: RestoreDeps) {
                   `pg_restore into ${input.database}`,
                 );
               }
-              return { bytes: tap.bytes, durationMs: Date.now() - started, statisticsRestored };
+              return { bytes: source.digest.bytes, durationMs: Date.now() - started, statisticsRestored };
             },
           );
         } finally {

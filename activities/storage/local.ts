@@ -50,14 +50,18 @@ export class LocalStore implements BackupStore {
     }
   }
 
-  async get(key: string, range?: { start: number; end?: number }): Promise<Readable> {
+  async localFile(key: string): Promise<string> {
     const file = this.file(key);
     try {
       await stat(file);
     } catch (err) {
       throw this.translate(err, key);
     }
-    return createReadStream(file, {
+    return file;
+  }
+
+  async get(key: string, range?: { start: number; end?: number }): Promise<Readable> {
+    return createReadStream(await this.localFile(key), {
       highWaterMark: READ_CHUNK,
       ...(range ? { start: range.start, end: range.end } : {}),
     });

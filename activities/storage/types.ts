@@ -41,6 +41,11 @@ export interface BackupStore {
   /** The object's bytes; `range` is inclusive like HTTP Range. Rejects with NotFound. */
   get(key: string, range?: { start: number; end?: number }): Promise<Readable>;
   head(key: string): Promise<ObjectInfo | undefined>;
+  /**
+   * The object's path on this machine when the store is a local folder (rejects with NotFound like
+   * `get`), so tools such as zstd read it themselves instead of through a Node stream.
+   */
+  localFile?(key: string): Promise<string>;
   /** Objects whose key starts with `prefix`, sorted by key. */
   list(prefix: string): Promise<ObjectInfo[]>;
   /** Deletes one object; a missing one is fine. */

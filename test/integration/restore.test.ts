@@ -220,6 +220,15 @@ describe('restore workflow', () => {
           await writeFile(f, buf);
         },
       ],
+      [
+        3,
+        // The archive decompresses fine but is not the one the manifest describes: only SHA-256 tells.
+        async (f: string) => {
+          const m = path.join(path.dirname(f), 'manifest.json');
+          const replaced = JSON.parse(await readFile(m, 'utf8')) as BackupManifest;
+          await writeFile(m, JSON.stringify({ ...replaced, sha256: '0'.repeat(64) }));
+        },
+      ],
     ] as const) {
       const id = makeBackupId(db, new Date(Date.UTC(2020, 0, n)));
       await cp(path.join(backupDir, db, backupId), path.join(backupDir, db, id), { recursive: true });
@@ -229,6 +238,7 @@ describe('restore workflow', () => {
       const err = await handle.result().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WorkflowFailedError);
       expect(failureTypeOf(err)).toBe('IntegrityCheckFailed');
+      if (n === 3) expect(rootMessage(err)).toContain('SHA-256');
       const status = await handle.query(restoreStatusQuery);
       expect(status.waitingSince).toBeNull();
     }
