@@ -63,9 +63,9 @@ describe('migrations from an empty database', () => {
     database = await newDatabase('empty');
   });
 
-  it('dry run lists all five and changes nothing', async () => {
+  it('dry run lists all six and changes nothing', async () => {
     const s = await migrate(opts(database), true);
-    expect(s.migrations.map((m) => m.version)).toEqual(['001', '002', '003', '004', '005']);
+    expect(s.migrations.map((m) => m.version)).toEqual(['001', '002', '003', '004', '005', '006']);
     const tables = await withPg(config.pg, database, (c) =>
       c.query(`SELECT 1 FROM pg_tables WHERE schemaname = 'public'`),
     );
@@ -80,11 +80,12 @@ describe('migrations from an empty database', () => {
       'V003__add_recommendations.sql',
       'V004__add_indexes.sql',
       'V005__add_vector_extension.sql',
+      'V006__drop_redundant_behavior_indexes.sql',
     ]);
-    expect(first.finalVersion).toBe('005');
+    expect(first.finalVersion).toBe('006');
     const i = await info(opts(database));
-    expect(i.migrations.map((m) => m.state)).toEqual(Array(5).fill('Success'));
-    expect(i.currentVersion).toBe('005');
+    expect(i.migrations.map((m) => m.state)).toEqual(Array(6).fill('Success'));
+    expect(i.currentVersion).toBe('006');
     const second = await migrate(opts(database));
     expect(second.migrations).toEqual([]);
     expect((await validate(opts(database))).errors).toEqual([]);
@@ -129,7 +130,7 @@ describe('migrations from an empty database', () => {
     writeFileSync(path.join(dir, 'V002_5__late.sql'), 'SELECT 1;\n');
     const v = await validate(opts(database, dir));
     expect(v.errors.join('\n')).toMatch(
-      /not applied to database: 002\.5 .*V002_5__late\.sql.*older than the current version 005/,
+      /not applied to database: 002\.5 .*V002_5__late\.sql.*older than the current version 006/,
     );
     expect((await errorOf(migrate(opts(database, dir)))).type).toBe('MigrationInvalid');
   });
@@ -154,22 +155,22 @@ describe('failures, reruns and repair', () => {
   it('a failed transactional migration rolls back and a rerun after the fix works', async () => {
     const database = await newDatabase('txfail');
     const dir = copyMigrations();
-    const bad = path.join(dir, 'V006__add_orders.sql');
+    const bad = path.join(dir, 'V007__add_orders.sql');
     writeFileSync(bad, 'CREATE TABLE orders (id int);\nSELECT * FROM no_such_table;\n');
     const err = await errorOf(migrate(opts(database, dir)));
     expect(err.type).toBe('MigrationFailed');
-    expect(err.message).toMatch(/V006__add_orders\.sql.*no_such_table.*at line 2 of/);
+    expect(err.message).toMatch(/V007__add_orders\.sql.*no_such_table.*at line 2 of/);
     const i = await info(opts(database, dir));
-    expect(i.currentVersion).toBe('005');
+    expect(i.currentVersion).toBe('006');
     expect(i.migrations.at(-1)!.state).toBe('Pending');
     writeFileSync(bad, 'CREATE TABLE orders (id int);\n');
-    expect((await migrate(opts(database, dir))).migrations.map((m) => m.version)).toEqual(['006']);
+    expect((await migrate(opts(database, dir))).migrations.map((m) => m.version)).toEqual(['007']);
   });
 
   it('a failed non-transactional migration is recorded failed; repair + fix + rerun works', async () => {
     const database = await newDatabase('ntxfail');
     const dir = copyMigrations();
-    const bad = path.join(dir, 'V006__orders_index.sql');
+    const bad = path.join(dir, 'V007__orders_index.sql');
     writeFileSync(
       bad,
       'CREATE TABLE orders (id int);\nCREATE INDEX CONCURRENTLY idx_orders_nope ON orders (nope);\n',
@@ -178,15 +179,15 @@ describe('failures, reruns and repair', () => {
     const err = await errorOf(migrate(opts(database, dir)));
     expect(err.type).toBe('MigrationFailed');
     const failed = await info(opts(database, dir));
-    expect(failed.migrations.at(-1)).toMatchObject({ version: '006', state: 'Failed' });
+    expect(failed.migrations.at(-1)).toMatchObject({ version: '007', state: 'Failed' });
     const again = await errorOf(migrate(opts(database, dir)));
-    expect(again.message).toMatch(/failed migration to version 006.*repair/);
+    expect(again.message).toMatch(/failed migration to version 007.*repair/);
     writeFileSync(
       bad,
       'CREATE TABLE IF NOT EXISTS orders (id int);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS idx_orders_id ON orders (id);\n',
     );
-    expect((await repair(opts(database, dir))).removedFailed).toEqual(['V006__orders_index.sql']);
-    expect((await migrate(opts(database, dir))).migrations.map((m) => m.version)).toEqual(['006']);
+    expect((await repair(opts(database, dir))).removedFailed).toEqual(['V007__orders_index.sql']);
+    expect((await migrate(opts(database, dir))).migrations.map((m) => m.version)).toEqual(['007']);
     expect((await validate(opts(database, dir))).valid).toBe(true);
   });
 });
@@ -205,12 +206,12 @@ describe('concurrency, baseline and the activity', () => {
         onProgress: (p) => p.phase === 'waiting-for-lock' && waits.push(p.waitedMs),
       }),
     ]);
-    expect([a.migrations.length, b.migrations.length].sort()).toEqual([0, 5]);
+    expect([a.migrations.length, b.migrations.length].sort()).toEqual([0, 6]);
     expect(waits.length).toBeGreaterThan(0);
     const n = await withPg(config.pg, database, (c) =>
       c.query('SELECT count(*)::int AS n FROM flyway_schema_history'),
     );
-    expect(n.rows[0].n).toBe(5);
+    expect(n.rows[0].n).toBe(6);
   });
 
   it('baseline marks an existing database; only newer migrations run', async () => {
@@ -224,7 +225,7 @@ describe('concurrency, baseline and the activity', () => {
     );
     await baseline(opts(database), '1');
     const s = await migrate(opts(database));
-    expect(s.migrations.map((m) => m.version)).toEqual(['002', '003', '004', '005']);
+    expect(s.migrations.map((m) => m.version)).toEqual(['002', '003', '004', '005', '006']);
     const i = await info(opts(database));
     expect(i.migrations.map((m) => `${m.version}:${m.type}:${m.state}`)).toEqual([
       '1:BASELINE:Baseline',
@@ -232,6 +233,7 @@ describe('concurrency, baseline and the activity', () => {
       '003:SQL:Success',
       '004:SQL:Success',
       '005:SQL:Success',
+      '006:SQL:Success',
     ]);
     expect((await validate(opts(database))).valid).toBe(true);
   });
@@ -245,8 +247,8 @@ describe('concurrency, baseline and the activity', () => {
     const s: MigrateSummary = await env.run((input: { database: string }) => acts.migrateDatabase(input), {
       database,
     });
-    expect(JSON.parse(JSON.stringify(s))).toMatchObject({ database, dryRun: false, finalVersion: '005' });
-    expect(s.migrations).toHaveLength(5);
-    expect(beats.filter((b) => (b as { phase: string }).phase === 'applied')).toHaveLength(5);
+    expect(JSON.parse(JSON.stringify(s))).toMatchObject({ database, dryRun: false, finalVersion: '006' });
+    expect(s.migrations).toHaveLength(6);
+    expect(beats.filter((b) => (b as { phase: string }).phase === 'applied')).toHaveLength(6);
   });
 });

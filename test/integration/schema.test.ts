@@ -107,6 +107,33 @@ describe('schema behaviour', () => {
     });
   });
 
+  it('no index is redundant: none is the left prefix of another on the same table (V006)', async () => {
+    await db(async (c) => {
+      const r = await c.query<{ redundant: string; covered_by: string }>(
+        `SELECT a.indexrelid::regclass::text AS redundant, b.indexrelid::regclass::text AS covered_by
+           FROM pg_index a
+           JOIN pg_index b ON a.indrelid = b.indrelid AND a.indexrelid <> b.indexrelid
+           JOIN pg_class t ON t.oid = a.indrelid
+           JOIN pg_class ai ON ai.oid = a.indexrelid
+           JOIN pg_class bi ON bi.oid = b.indexrelid
+          WHERE t.relnamespace = 'public'::regnamespace AND ai.relam = bi.relam
+            AND NOT a.indisunique AND a.indpred IS NULL AND b.indpred IS NULL
+            AND a.indexprs IS NULL AND b.indexprs IS NULL AND a.indnkeyatts <= b.indnkeyatts
+            AND (b.indkey::int2[])[0:a.indnkeyatts - 1] = (a.indkey::int2[])[0:a.indnkeyatts - 1]
+            AND (b.indoption::int2[])[0:a.indnkeyatts - 1] = (a.indoption::int2[])[0:a.indnkeyatts - 1]
+            AND (b.indclass::oid[])[0:a.indnkeyatts - 1] = (a.indclass::oid[])[0:a.indnkeyatts - 1]`,
+      );
+      expect(r.rows).toEqual([]);
+      // The foreign keys' referencing columns still lead an index (ON DELETE CASCADE lookups).
+      const lead = await c.query<{ col: string }>(
+        `SELECT a.attname AS col FROM pg_index x
+           JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+          WHERE x.indrelid = 'user_behaviors'::regclass`,
+      );
+      expect(lead.rows.map((x) => x.col)).toEqual(expect.arrayContaining(['user_id', 'item_id']));
+    });
+  });
+
   it('CHECK constraints reject bad rows', async () => {
     await db(async (c) => {
       await c.query('BEGIN');

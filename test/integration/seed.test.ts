@@ -132,7 +132,8 @@ describe('dbops db seed', () => {
            FROM pg_index x WHERE x.indrelid = 'user_behaviors'::regclass`,
       ),
     );
-    expect(r.rows.length).toBe(7);
+    // pkey, action, item_created, rec_list, user_action (V006 dropped the two redundant ones).
+    expect(r.rows.length).toBe(5);
     for (const row of r.rows) expect(row.attached, row.idx).toBe(row.parts);
   });
 

@@ -252,7 +252,7 @@ function partitionIndex(d: DroppedIndex, partition: string): string {
  *    (binary; the HNSW index is built right after the item embeddings, while the other connection
  *    keeps loading), the other tables, and last item_stats and user_profiles, written from the
  *    totals the behavior generator kept (no SQL pass over the behaviors);
- * 3. both connections take groups of work, each one transaction: a partition's seven indexes and
+ * 3. both connections take groups of work, each one transaction: a partition's indexes and
  *    its ANALYZE, the parent's ANALYZE, each other table's indexes and ANALYZE; one transaction
  *    then recreates the behaviors' parent indexes (which attaches the partitions' ones) and
  *    resumes autovacuum.
