@@ -5,7 +5,7 @@
  * ~1.3 GB database through the workflows, against the dev stack.
  *
  *   npm run build && npx tsx bench/worker-rss.ts [--db bench_backup] [--storage local|s3|both]
- *       [--restore] [--build] [--source] [--entry cli|worker] [--env NAME=VALUE]… [--prepare]
+ *       [--restore] [--build] [--source] [--env NAME=VALUE]… [--prepare]
  *   npm run bench:rss            (= --build --storage both --restore)
  *
  * What is measured, per worker process (one fresh worker per storage kind):
@@ -20,10 +20,8 @@
  * The worker runs like the image runs it: `node dist/src/cli/main.js worker` (what bin/dbops.js
  * does), NODE_ENV=production, DBOPS_HTTP_PORT set (the /metrics exporter is on in production), and
  * NODE_OPTIONS and MALLOC_ARENA_MAX as deploy/k8s/base/worker-deployment.yaml sets them (--env
- * NAME=VALUE overrides one; --env NAME= unsets it). --entry worker starts dist/src/worker/main.js
- * (the worker alone, without the CLI's other commands) instead. --source adds the same measurement
- * for a worker run from source with tsx (webpack at start-up), as bench/backup.ts and
- * bench/restore.ts start it, for comparison: those scripts' RSS figures are of that source worker.
+ * NAME=VALUE overrides one; --env NAME= unsets it). --source adds the same measurement for a
+ * worker run from source with tsx (webpack at start-up), for comparison.
  * The restore runs in the same worker after the backup, so its peak starts from what the backup
  * left (as in production, where one worker runs both).
  */
@@ -53,7 +51,6 @@ const opt = (name: string, dflt: string) => {
 
 const DB = opt('db', 'bench_backup');
 const STORAGE = opt('storage', 'local');
-const ENTRY = opt('entry', 'cli');
 const IDLE_SECONDS = Number(opt('idle-seconds', '5'));
 const GOAL_MB = 200;
 const suffix = uniqueSuffix();
@@ -159,11 +156,7 @@ interface RssWorker {
 
 async function startWorker(kind: 'build' | 'source', env: Record<string, string>): Promise<RssWorker> {
   const argv =
-    kind === 'source'
-      ? ['--import', 'tsx', 'src/cli/main.ts', 'worker']
-      : ENTRY === 'worker'
-        ? ['dist/src/worker/main.js']
-        : ['dist/src/cli/main.js', 'worker'];
+    kind === 'source' ? ['--import', 'tsx', 'src/cli/main.ts', 'worker'] : ['dist/src/cli/main.js', 'worker'];
   const child = spawn(process.execPath, argv, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const onData = (d: Buffer) => {
@@ -236,7 +229,7 @@ async function measure(kind: 'build' | 'source', storage: 'local' | 's3'): Promi
     else env[k] = v;
   }
   const config = testConfig(overrides);
-  const label = `${kind === 'build' ? `build (dist, ${ENTRY === 'worker' ? 'dist/src/worker/main.js' : 'dist/src/cli/main.js worker'})` : 'source (tsx + webpack)'}, ${storage} store`;
+  const label = `${kind === 'build' ? 'build (dist, dist/src/cli/main.js worker)' : 'source (tsx + webpack)'}, ${storage} store`;
   console.log(
     `\n== ${label}; NODE_OPTIONS=${env.NODE_OPTIONS ?? ''} MALLOC_ARENA_MAX=${env.MALLOC_ARENA_MAX ?? ''}`,
   );
@@ -352,8 +345,7 @@ async function main() {
     console.log('npm run build …');
     sh('npm', ['run', '-s', 'build']);
   }
-  const entry = ENTRY === 'worker' ? 'dist/src/worker/main.js' : 'dist/src/cli/main.js';
-  for (const f of [entry, 'dist/workflow-bundle.js']) {
+  for (const f of ['dist/src/cli/main.js', 'dist/workflow-bundle.js']) {
     if (!existsSync(path.join(REPO_ROOT, f)))
       throw new Error(`${f} missing: run npm run build (or pass --build)`);
   }
