@@ -2,6 +2,9 @@ import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { FailureType, failure } from '../../common/failures';
 
+/** pg_dump/pg_restore --statistics (planner statistics in the archive) exist since PostgreSQL 18. */
+export const STATISTICS_SINCE_MAJOR = 18;
+
 export type PgTool = 'pg_dump' | 'pg_restore' | 'psql';
 
 export interface PgBinaries {

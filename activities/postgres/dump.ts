@@ -17,7 +17,7 @@ import {
 import { FailureType, failure } from '../../common/failures';
 import { createBackupStore } from '../storage';
 import type { StorageSettings } from '../storage/types';
-import { resolvePgBinaries, type PgBinaries } from './binaries';
+import { resolvePgBinaries, STATISTICS_SINCE_MAJOR, type PgBinaries } from './binaries';
 import { pgChildEnv, pgClientConfig, quoteIdent, type PgConnectionSettings } from './connection';
 import { checkStoredArchive, type ArchiveCheckInput } from './archive-check';
 import { compress, exitOf, gateOnSuccess, HashTap, StderrTail } from './dump-pipeline';
@@ -56,8 +56,6 @@ export interface DumpResult {
 }
 
 const HEARTBEAT_MS = 3000;
-/** pg_dump --statistics exists since PostgreSQL 18. */
-const STATISTICS_SINCE_MAJOR = 18;
 
 /** Tables whose data pg_dump writes: ordinary and partitioned tables outside system schemas and extensions. */
 const TABLES_SQL = `

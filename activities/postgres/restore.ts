@@ -9,7 +9,7 @@ import { type BackupManifest, type BackupVerification, verificationKey } from '.
 import { FailureType, failure } from '../../common/failures';
 import { preRestoreDatabaseName, type RollbackInput, type RollbackResult } from '../../common/restore';
 import { createBackupStore, loadManifest, type BackupStore, type StorageSettings } from '../storage';
-import { resolvePgBinaries } from './binaries';
+import { resolvePgBinaries, STATISTICS_SINCE_MAJOR } from './binaries';
 import { pgChildEnv, withPg, serverMajorVersion, type PgConnectionSettings } from './connection';
 import { checkStoredArchive } from './archive-check';
 import { ArchiveFormatError, fillCustomArchiveOffsets } from './custom-archive';
@@ -43,8 +43,6 @@ export interface RestoreDeps {
 
 const HEARTBEAT_MS = 2000;
 /** The shadow is not live until cut-over: its restore session can trade durability for speed. */
-/** pg_dump/pg_restore --statistics exist since PostgreSQL 18. */
-const STATISTICS_SINCE_MAJOR = 18;
 const FAST_RESTORE_OPTIONS = '-c synchronous_commit=off -c maintenance_work_mem=256MB';
 
 export interface ArchiveCheck {
