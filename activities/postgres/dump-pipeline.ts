@@ -121,25 +121,23 @@ const ZSTD_LEVEL = '-1';
 const GZIP_LEVEL = 6;
 
 /**
- * Compresses `input` (a file path, read by zstd itself, or a stream). zstd runs as a child
- * process (pg_dump has no zstd here); gzip runs in Node's zlib (libuv thread pool). `handOver`:
- * `input` is another child's stdout pipe, which zstd then reads directly.
+ * Compresses `input`. zstd runs as a child process (pg_dump has no zstd here); gzip runs in Node's
+ * zlib (libuv thread pool). `handOver`: `input` is another child's stdout pipe, which zstd then
+ * reads directly (no copy through Node).
  */
 export function compress(
   compression: BackupCompression,
-  input: string | Readable,
+  input: Readable,
   opts: { handOver?: boolean } = {},
 ): Compressor {
   if (compression === 'zstd') {
-    const fromFile = typeof input === 'string';
-    const handOver = !fromFile && opts.handOver === true;
-    // zstd reads a file, or another child's stdout pipe, itself (no copy through Node); any other stream is piped into its stdin.
-    const child = spawn('zstd', [ZSTD_LEVEL, '-q', '-c', ...(fromFile ? [input] : [])], {
-      stdio: [fromFile ? 'ignore' : handOver ? input : 'pipe', 'pipe', 'pipe'],
+    const handOver = opts.handOver === true;
+    const child = spawn('zstd', [ZSTD_LEVEL, '-q', '-c'], {
+      stdio: [handOver ? input : 'pipe', 'pipe', 'pipe'],
     });
     // Our end of the pipe closes: if zstd dies, the producer gets EPIPE instead of blocking forever.
     if (handOver) input.destroy();
-    else if (typeof input !== 'string') {
+    else {
       child.stdin!.on('error', () => undefined);
       input.pipe(child.stdin!);
       input.once('error', () => child.kill('SIGKILL'));
@@ -154,16 +152,14 @@ export function compress(
     done.catch(() => undefined);
     return { stream: child.stdout!, done, kill: () => child.kill('SIGKILL') };
   }
-  const source = typeof input === 'string' ? undefined : input;
-  if (!source) throw new Error('gzip/none compression needs a stream input');
   const out = compression === 'gzip' ? createGzip({ level: GZIP_LEVEL }) : new PassThrough();
   const done = new Promise<void>((resolve, reject) => {
     out.once('end', resolve);
     out.once('error', reject);
   });
   done.catch(() => undefined);
-  source.pipe(out);
-  source.once('error', (err) => out.destroy(err));
+  input.pipe(out);
+  input.once('error', (err) => out.destroy(err));
   return { stream: out, done, kill: () => out.destroy() };
 }
 

@@ -76,10 +76,9 @@ export interface DatabaseFacts {
 
 /** Exact counts of the leaf tables (partitioned parents are the sum of their leaves), extensions, schema version. */
 export async function databaseFacts(
-  clients: Client | readonly Client[],
+  pool: readonly Client[],
   onTable?: (name: string) => void,
 ): Promise<DatabaseFacts> {
-  const pool: readonly Client[] = 'query' in clients ? [clients] : clients;
   const c = pool[0]!;
   const rows = (
     await c.query<{ schema: string; table: string; relkind: string; ispartition: boolean }>(TABLES_SQL)
