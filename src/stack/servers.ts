@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 
+import { connectMilvus } from '../../activities/milvus/client';
 import { run } from './exec';
 import { HOST, httpGet, tcpOpen } from './health';
 import { spawnDetached } from './procs';
@@ -422,7 +423,17 @@ const milvus: ServerDef = {
   async healthy() {
     if (!(await tcpOpen(PORTS.milvus))) return false;
     const answer = await httpGet(`http://${HOST}:${PORTS.milvusHealth}/healthz`);
-    return answer?.status === 200 && answer.body.includes('OK');
+    if (!(answer?.status === 200 && answer.body.includes('OK'))) return false;
+    // /healthz answers OK before every component has registered ("session not found->datanode");
+    // clients check gRPC CheckHealth, so "up" waits until that says healthy too.
+    try {
+      (
+        await connectMilvus({ address: `${HOST}:${PORTS.milvus}`, token: undefined, timeoutMs: 5000 })
+      ).closeConnection();
+      return true;
+    } catch {
+      return false;
+    }
   },
 
   afterStart: noop,
