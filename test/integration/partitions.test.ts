@@ -50,8 +50,13 @@ async function catalogState() {
     const lists = await c.query<{ n: string }>('SELECT count(*)::text AS n FROM recommendation_lists');
     return { rels: rels.rows[0]!.r, lists: lists.rows[0]!.n, ...(await fingerprint(c)) };
   });
+  // Cleanup only considers databases named after its target; other test files create and drop
+  // their own databases meanwhile.
   const dbs = await admin((c) =>
-    c.query<{ d: string }>(`SELECT string_agg(datname, ',' ORDER BY datname) AS d FROM pg_database`),
+    c.query<{ d: string }>(
+      `SELECT string_agg(datname, ',' ORDER BY datname) AS d FROM pg_database WHERE starts_with(datname, $1)`,
+      [database],
+    ),
   );
   return { ...inDb, databases: dbs.rows[0]!.d };
 }
