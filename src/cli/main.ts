@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { reportError } from './output';
+import { packageVersion } from './version';
 import { registerConfigCommand } from './commands/config';
 import { registerWorkerCommand } from './commands/worker';
 import { registerDoctorCommand } from './commands/doctor';
@@ -17,6 +18,9 @@ import { registerSchedulesCommand } from './commands/schedules';
 export function buildProgram(): Command {
   const program = new Command('dbops')
     .description('Durable database operations for the recommender platform (PostgreSQL + Milvus) on Temporal')
+    .version(packageVersion(), '-V, --version', 'print the dbops version')
+    // Options of dbops itself only before the command: `dbops baseline --version 3` is baseline's.
+    .enablePositionalOptions()
     .showHelpAfterError()
     .configureOutput({ outputError: (text, write) => write(text) });
   registerConfigCommand(program);

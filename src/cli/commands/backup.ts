@@ -1,4 +1,4 @@
-import { SingleBar, Presets } from 'cli-progress';
+import { Presets } from 'cli-progress';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -25,19 +25,24 @@ import { backupProgressQuery } from '../../../workflows/backup-messages';
 import { startBackup } from '../../backup/start';
 import { getConfig, type Config } from '../../config';
 import { withClient, workflowUrl } from '../../temporal';
-import { humanBytes, humanDuration, printJson, printTable } from '../output';
+import { createProgress, humanBytes, humanDuration, printJson, printTable } from '../output';
 
 function databasesFor(config: Config, db: string | undefined): string[] {
   if (!db) return [...config.databases];
   return [db];
 }
 
-/** Live bytes from the dump activity's heartbeat, phase from the workflow's query. */
+/** Live bytes from the dump activity's heartbeat, phase from the workflow's query (on stderr). */
 async function waitWithProgress(
   client: Client,
   handle: WorkflowHandle<typeof backupWorkflow>,
 ): Promise<void> {
-  const bar = new SingleBar({ format: '{db} [{phase}] {bytes}', hideCursor: true }, Presets.shades_classic);
+  const bar = createProgress({
+    format: '{db} [{phase}] {bytes}',
+    plainFormat: 'backup {db}: {phase} {bytes}',
+    hideCursor: true,
+    preset: Presets.shades_classic,
+  });
   bar.start(1, 0, { db: handle.workflowId, phase: 'starting', bytes: '' });
   const timer = setInterval(() => {
     void (async () => {
@@ -93,7 +98,7 @@ export function registerBackupCommand(program: Command): void {
               results.push({ database, workflowId: handle.workflowId, url });
               continue;
             }
-            if (!opts.json && process.stderr.isTTY) await waitWithProgress(client, handle);
+            if (!opts.json) await waitWithProgress(client, handle);
             const r = await handle.result();
             results.push({ ...r, workflowId: handle.workflowId, url });
           }

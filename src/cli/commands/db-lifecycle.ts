@@ -11,7 +11,7 @@ import { applyPartitionRetention } from '../../../activities/postgres/partitions
 import { createBackupStore, listBackupEntries } from '../../../activities/storage';
 import { verifiedBackupTimes } from '../../../common/lifecycle';
 import { type Config, getConfig } from '../../config';
-import { printJson, printTable } from '../output';
+import { plural, printJson, printTable } from '../output';
 import { databaseOption } from './partitions';
 
 /** Shadow and verification scratch databases are in use for at most this long. */
@@ -57,8 +57,8 @@ export async function runCleanup(
       result: !recs.tablePresent
         ? 'no table (V003 not applied)'
         : dryRun
-          ? `${recs.lists} expired list(s) would be deleted`
-          : `${recs.lists} list(s) deleted in ${recs.batches} batch(es)`,
+          ? `${plural(recs.lists, 'expired list')} would be deleted`
+          : `${plural(recs.lists, 'list')} deleted in ${plural(recs.batches, 'batch', 'batches')}`,
     });
 
     const retention = await applyPartitionRetention(client, database, {
@@ -73,7 +73,7 @@ export async function runCleanup(
         step: 'partition retention',
         object: 'user_behaviors',
         action: '-',
-        result: `no partition older than ${config.partitions.retentionMonths} months`,
+        result: `no partition older than ${plural(config.partitions.retentionMonths, 'month')}`,
       });
     }
     for (const d of retention.decisions) {
@@ -125,7 +125,7 @@ export function printInitResult(r: InitResult): void {
 export function registerDbLifecycleCommands(db: Command): void {
   db.command('init')
     .description(
-      'Create the application role and database if missing, enable extensions, run migrations (idempotent)',
+      'create the application role and database if missing, enable extensions, run migrations (idempotent)',
     )
     .option('--database <name>', 'database to create/migrate (default PGDATABASE)')
     .option('--role <name>', 'application role, owner of the database (default DBOPS_APP_ROLE)')
@@ -147,7 +147,7 @@ export function registerDbLifecycleCommands(db: Command): void {
 
   db.command('cleanup')
     .description(
-      'Delete expired recommendations, drop partitions past retention (only when a verified backup covers them), drop leftover restore databases, VACUUM (ANALYZE)',
+      'delete expired recommendations, drop partitions past retention (only when a verified backup covers them), drop leftover restore and verification databases, VACUUM (ANALYZE)',
     )
     .option('--database <name>', 'database (default PGDATABASE)')
     .option('--dry-run', 'only report what would be done; change nothing')
@@ -171,6 +171,6 @@ export function registerDbLifecycleCommands(db: Command): void {
 export function dbCommandGroup(program: Command): Command {
   return (
     program.commands.find((c) => c.name() === 'db') ??
-    program.command('db').description('Database lifecycle: init, seed, cleanup')
+    program.command('db').description('database lifecycle: init, seed, cleanup')
   );
 }

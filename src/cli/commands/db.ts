@@ -1,16 +1,16 @@
-import { SingleBar, Presets } from 'cli-progress';
+import { Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { seedDatabase, validateSeedOptions, type SeedResult } from '../../../activities/postgres/seed/seed';
 import { failure, FailureType } from '../../../common/failures';
 import { getConfig } from '../../config';
-import { humanBytes, humanDuration, printJson, printTable } from '../output';
+import { createProgress, humanBytes, humanDuration, plural, printJson, printTable } from '../output';
 import { databaseOption } from './partitions';
 
 /** The `db` command group (init and cleanup are added to it elsewhere); here: `db seed`. */
 export function registerDbCommand(program: Command): Command {
   const db =
     program.commands.find((c) => c.name() === 'db') ??
-    program.command('db').description('Database lifecycle: init, seed, cleanup');
+    program.command('db').description('database lifecycle: init, seed, cleanup');
   registerSeedCommand(db);
   return db;
 }
@@ -43,16 +43,13 @@ export function registerSeedCommand(db: Command): void {
           months: numberOption('months', opts.months),
         };
         validateSeedOptions(input);
-        const bar =
-          opts.json || !process.stderr.isTTY
-            ? undefined
-            : new SingleBar(
-                {
-                  format: 'seeding {bar} {percentage}% | {value}/{total} rows | {table}',
-                  stream: process.stderr,
-                },
-                Presets.shades_classic,
-              );
+        const bar = opts.json
+          ? undefined
+          : createProgress({
+              format: 'seeding {bar} {percentage}% | {value}/{total} rows | {table}',
+              plainFormat: 'seeding: {percentage}% | {value}/{total} rows | {table}',
+              preset: Presets.shades_classic,
+            });
         let started = false;
         const result = await seedDatabase(config.pg, database, {
           ...input,
@@ -89,6 +86,6 @@ function printSeedResult(r: SeedResult): void {
   );
   process.stdout.write(
     `seeded database ${r.database}: ${r.totalRows} rows in ${humanDuration(r.totalMs)} (${r.rowsPerSecond} rows/s), ` +
-      `database size ${humanBytes(r.databaseBytes)}, seed ${r.plan.seed}, scale ${r.plan.scale}, ${r.plan.months} months\n`,
+      `database size ${humanBytes(r.databaseBytes)}, seed ${r.plan.seed}, scale ${r.plan.scale}, ${plural(r.plan.months, 'month')}\n`,
   );
 }

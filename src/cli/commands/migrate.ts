@@ -10,7 +10,7 @@ import {
 } from '../../../activities/postgres/migrations/migrator';
 import { failure, FailureType } from '../../../common/failures';
 import { getConfig } from '../../config';
-import { humanDuration, printJson, printTable } from '../output';
+import { humanDuration, plural, printJson, printTable } from '../output';
 import { databaseOption } from './partitions';
 
 interface CommonOpts {
@@ -52,7 +52,7 @@ function printMigrateSummary(s: MigrateSummary): void {
     ),
   );
   process.stdout.write(
-    `${verb} ${s.migrations.length} migration(s) to database ${s.database}: version ${s.initialVersion ?? '<none>'} -> ${s.finalVersion}` +
+    `${verb} ${plural(s.migrations.length, 'migration')} to database ${s.database}: version ${s.initialVersion ?? '<none>'} -> ${s.finalVersion}` +
       `${s.dryRun ? ' (dry run: nothing was changed)' : ` in ${humanDuration(s.totalMs)}`}\n`,
   );
 }
@@ -98,7 +98,7 @@ export function registerMigrateCommand(program: Command): void {
     .action(async (opts: CommonOpts) => {
       const r = await validate(options(opts));
       if (opts.json) printJson(r);
-      else if (r.valid) process.stdout.write(`database ${r.database}: migrations validate\n`);
+      else if (r.valid) process.stdout.write(`database ${r.database}: migrations are valid\n`);
       else
         process.stderr.write(`database ${r.database}: validation failed:\n  - ${r.errors.join('\n  - ')}\n`);
       if (!r.valid) process.exitCode = 1;
@@ -123,7 +123,7 @@ export function registerMigrateCommand(program: Command): void {
     .description(
       'record an existing (unmanaged) database as being at a version; older migrations are skipped',
     )
-    .requiredOption('--version <version>', 'the version the database already is at, e.g. 3')
+    .requiredOption('--version <version>', 'the version the database is already at, e.g. 3')
     .option('--description <text>', 'history description', '<< Flyway Baseline >>')
     .action(async (opts: CommonOpts & { version: string; description: string }) => {
       if (!opts.version) throw failure(FailureType.InvalidInput, '--version is required, e.g. --version 3');

@@ -11,14 +11,14 @@ import type {
 } from '../../../workflows/partition-maintenance';
 import { type Config, getConfig } from '../../config';
 import { withClient, workflowUrl } from '../../temporal';
-import { humanBytes, printJson, printTable } from '../output';
+import { humanBytes, plural, printJson, printTable } from '../output';
 
 export function databaseOption(config: Config, database: string | undefined): string {
   const name = database ?? config.pg.database;
   if (!isValidDatabaseName(name)) {
     throw failure(
       FailureType.InvalidInput,
-      `--database ${JSON.stringify(name)} is not a valid database name: use letters, digits, _ $ - (at most 63)`,
+      `--database ${JSON.stringify(name)} is not a valid database name: use letters, digits, _ $ - (at most 63 characters, not starting with a digit)`,
     );
   }
   return name;
@@ -63,7 +63,7 @@ export function printMaintenanceResult(r: PartitionMaintenanceResult): void {
     ...r.drained.moved.map((m) => [
       'move DEFAULT rows',
       m.partition,
-      `${m.rows} rows in ${m.batches} batch(es)`,
+      `${plural(m.rows, 'row')} in ${plural(m.batches, 'batch', 'batches')}`,
     ]),
     ...r.created.map((name) => ['premake', name, 'created']),
     ...r.retention.decisions.map((d) => [
@@ -87,8 +87,8 @@ function printStatus(s: PartitionStatus): void {
   );
   if (s.defaultRows > 0) {
     process.stdout.write(
-      `DEFAULT holds ${s.defaultRows} row(s) in ${s.defaultMonths.map((m) => `${m.month} (${m.rows})`).join(', ')}: ` +
-        `run "dbops partitions maintain --database ${s.database}" to move them into their own partitions\n`,
+      `DEFAULT holds ${plural(s.defaultRows, 'row')} in ${s.defaultMonths.map((m) => `${m.month} (${m.rows})`).join(', ')}: ` +
+        `run "dbops partitions maintain --database ${s.database}" to move ${s.defaultRows === 1 ? 'it into its own partition' : 'them into their own partitions'}\n`,
     );
   } else {
     process.stdout.write('DEFAULT is empty\n');
@@ -98,11 +98,11 @@ function printStatus(s: PartitionStatus): void {
 export function registerPartitionsCommand(program: Command): void {
   const partitions = program
     .command('partitions')
-    .description('Monthly partitions of user_behaviors: status and maintenance');
+    .description('monthly partitions of user_behaviors: status and maintenance');
 
   partitions
     .command('status')
-    .description('Partitions with row estimates, sizes, and the rows sitting in DEFAULT')
+    .description('partitions with row estimates, sizes, and the rows sitting in DEFAULT')
     .option('--database <name>', 'database (default PGDATABASE)')
     .option('--json', 'machine-readable output')
     .action(async (opts: { database?: string; json?: boolean }) => {
@@ -115,7 +115,7 @@ export function registerPartitionsCommand(program: Command): void {
 
   partitions
     .command('maintain')
-    .description('Run the partition maintenance workflow now: drain DEFAULT, premake months, apply retention')
+    .description('run the partition maintenance workflow now: drain DEFAULT, premake months, apply retention')
     .option('--database <name>', 'database (default PGDATABASE)')
     .option('--wait', 'wait for the result and print it')
     .option('--json', 'with --wait: print the result as JSON')

@@ -1,6 +1,5 @@
 import os from 'node:os';
 import type { Command } from 'commander';
-import { SingleBar } from 'cli-progress';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { BackupInputError, parseBackupId } from '../../../common/backup';
 import { FailureType, failure } from '../../../common/failures';
@@ -28,7 +27,12 @@ import {
 } from '../../../workflows/restore-messages';
 import { getConfig, type Config } from '../../config';
 import { withClient, workflowUrl } from '../../temporal';
-import { humanBytes, humanDuration, printJson, printTable } from '../output';
+import { createProgress, humanBytes, humanDuration, plural, printJson, printTable } from '../output';
+
+/** `approved by alice`, `rejected by bob`: the decision in the past tense. */
+export function decidedText(approval: Pick<ApprovalRecord, 'decision' | 'by' | 'at'>): string {
+  return `${approval.decision === 'approve' ? 'approved' : 'rejected'} by ${approval.by} at ${approval.at}`;
+}
 
 function inputError(err: unknown): never {
   if (err instanceof RestoreInputError || err instanceof BackupInputError)
@@ -122,11 +126,11 @@ function printPlan(s: RestoreStatus, workflowId: string, link: string): void {
   process.stdout.write(
     [
       `Restore ${p.target} from ${p.backupId} (${humanBytes(p.sizeBytes)}, ${p.format}/${p.compression}, schema ${p.schemaVersion ?? 'none'}, verification: ${p.verified})`,
-      `  ${p.tables} tables, ${p.rows} rows, extensions [${p.extensions.join(', ')}]; estimated ${humanDuration(p.estimatedSeconds * 1000)}`,
+      `  ${plural(p.tables, 'table')}, ${plural(p.rows, 'row')}, extensions [${p.extensions.join(', ')}]; estimated ${humanDuration(p.estimatedSeconds * 1000)}`,
       ...p.steps.map((step, i) => `  ${i + 1}. ${step}`),
       `Plan hash: ${s.planHash}`,
       s.approvalDeadline
-        ? `Waiting for approval until ${s.approvalDeadline} (requested by ${s.requestedBy}).`
+        ? `Waiting for approval until ${s.approvalDeadline} (requested by ${s.requestedBy})`
         : '',
       s.approvalDeadline
         ? `Approve: dbops restore approve ${workflowId} --as NAME --plan-hash ${s.planHash}`
@@ -139,10 +143,12 @@ function printPlan(s: RestoreStatus, workflowId: string, link: string): void {
 }
 
 async function waitWithProgress(handle: WorkflowHandle, json: boolean): Promise<RestoreResult> {
-  const bar =
-    json || !process.stderr.isTTY
-      ? undefined
-      : new SingleBar({ format: 'restore [{bar}] {step}/{steps} {phase}' });
+  const bar = json
+    ? undefined
+    : createProgress({
+        format: 'restore [{bar}] {step}/{steps} {phase}',
+        plainFormat: 'restore: step {step}/{steps} {phase}',
+      });
   bar?.start(10, 0, { phase: 'starting', step: 0, steps: 10 });
   try {
     await pollStatus(
@@ -162,13 +168,11 @@ async function waitWithProgress(handle: WorkflowHandle, json: boolean): Promise<
 function printResult(r: RestoreResult): void {
   const lines = [`${r.outcome}: ${r.target} from ${r.plan.backupId} in ${humanDuration(r.durationMs)}`];
   if (r.approval)
-    lines.push(
-      `${r.approval.decision} by ${r.approval.by} at ${r.approval.at}${r.approval.comment ? ` (${r.approval.comment})` : ''}`,
-    );
+    lines.push(`${decidedText(r.approval)}${r.approval.comment ? ` (${r.approval.comment})` : ''}`);
   if (r.cutoverMs !== null) lines.push(`cut-over window: ${r.cutoverMs} ms`);
   if (r.preRestoreDatabase)
     lines.push(
-      `previous database kept as ${r.preRestoreDatabase} (${r.plan.keepDays} days); undo with: dbops restore rollback <workflow-id>`,
+      `previous database kept as ${r.preRestoreDatabase} (${plural(r.plan.keepDays, 'day')}); undo with: dbops restore rollback <workflow-id>`,
     );
   if (r.link) lines.push(`Web UI: ${r.link}`);
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -191,24 +195,24 @@ async function decide(
       });
     } catch (err) {
       const cause = (err as { cause?: Error }).cause;
-      throw failure(FailureType.Refused, `${decision} refused: ${cause?.message ?? (err as Error).message}`);
+      throw failure(
+        FailureType.Refused,
+        `${decision === 'approve' ? 'approval' : 'rejection'} refused: ${cause?.message ?? (err as Error).message}`,
+      );
     }
     if (opts.json) printJson(record);
-    else
-      process.stdout.write(
-        `${record.decision}d by ${record.by} at ${record.at} (plan ${record.planHash.slice(0, 12)}…)\n`,
-      );
+    else process.stdout.write(`${decidedText(record)} (plan ${record.planHash.slice(0, 12)}…)\n`);
   });
 }
 
 export function registerRestoreCommand(program: Command): void {
   const restore = program
     .command('restore')
-    .description('Restore a backup into a shadow database and swap it in after a human approval');
+    .description('restore a backup into a shadow database and swap it in after human approval');
   restore
     // `dbops restore <backup> ...` runs this default subcommand; approve/reject/status/list/rollback are siblings.
     .command('start', { isDefault: true })
-    .description('Start a restore: resolve and check the backup, show the plan, wait for approval')
+    .description('start a restore: resolve and check the backup, show the plan, wait for approval')
     .argument('<backup>', `backup id, ${LATEST} or ${LATEST_VERIFIED}`)
     .option('--target <db>', "database to replace (default: the backup's database)")
     .option(
@@ -277,11 +281,13 @@ export function registerRestoreCommand(program: Command): void {
       .option('--plan-hash <hash>', 'the plan hash you reviewed (default: the one waiting)')
       .option('--json', 'machine-readable output');
   decisionOptions(
-    restore.command('approve').description('Approve a waiting restore (an Update: the answer is immediate)'),
+    restore
+      .command('approve')
+      .description('approve a waiting restore (a Temporal Update: the answer is immediate)'),
   ).action((id: string, opts: { as: string; comment?: string; planHash?: string; json?: boolean }) =>
     decide(id, 'approve', opts),
   );
-  decisionOptions(restore.command('reject').description('Reject a waiting restore')).action(
+  decisionOptions(restore.command('reject').description('reject a waiting restore')).action(
     (id: string, opts: { as: string; comment?: string; planHash?: string; json?: boolean }) =>
       decide(id, 'reject', opts),
   );
@@ -290,7 +296,7 @@ export function registerRestoreCommand(program: Command): void {
     .command('status')
     .argument('<workflow-id>')
     .option('--json', 'machine-readable output')
-    .description('Phase, plan and approval of a restore')
+    .description('phase, plan and approval of a restore')
     .action(async (id: string, opts: { json?: boolean }) => {
       const config = getConfig();
       await withClient(config, async (client) => {
@@ -302,15 +308,14 @@ export function registerRestoreCommand(program: Command): void {
           `${id}: ${desc.status.name}, phase ${s.phase} (${s.step}/${s.steps})${s.error ? `, error: ${s.error}` : ''}\n`,
         );
         if (s.plan) printPlan(s, id, workflowUrl(config, id));
-        if (s.approval)
-          process.stdout.write(`${s.approval.decision} by ${s.approval.by} at ${s.approval.at}\n`);
+        if (s.approval) process.stdout.write(`${decidedText(s.approval)}\n`);
       });
     });
 
   restore
     .command('list')
     .option('--json', 'machine-readable output')
-    .description('Restores, pending approvals first')
+    .description('list restores, pending approvals first')
     .action(async (opts: { json?: boolean }) => {
       const config = getConfig();
       await withClient(config, async (client) => {
@@ -358,7 +363,7 @@ export function registerRestoreCommand(program: Command): void {
     .command('rollback')
     .argument('<workflow-id>', 'the restore to undo')
     .option('--json', 'machine-readable output')
-    .description('Swap the kept pre-restore database back in')
+    .description('swap the kept pre-restore database back in')
     .action(async (id: string, opts: { json?: boolean }) => {
       const config = getConfig();
       await withClient(config, async (client) => {

@@ -42,7 +42,7 @@ export function registerVerifyCommand(program: Command): void {
   program
     .command('verify')
     .description(
-      'Prove a backup restores: restore it into a scratch database, compare with its manifest, record the result',
+      'prove a backup restores: restore it into a scratch database, compare it with its manifest, record the result',
     )
     .argument('<backup>', `backup id or ${LATEST}`)
     .option('--database <db>', `whose backups ${LATEST} looks at (default: the first configured)`)
