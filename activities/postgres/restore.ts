@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -111,6 +111,22 @@ async function runTool(
   if (feedError instanceof Error) throw feedError;
 }
 
+/**
+ * Scratch folders of earlier attempts at restoring into this database: a worker killed mid-restore
+ * (SIGKILL, OOM, node drained) never reaches its `finally`, and the decompressed archive it left
+ * is as large as the backup. The database name is the run's own (shadow or scratch, stamped with
+ * the workflow's start), and this attempt has just recreated that database, so no live attempt
+ * still uses them.
+ */
+async function removeEarlierAttempts(root: string, prefix: string): Promise<void> {
+  const entries = await readdir(root).catch(() => [] as string[]);
+  for (const entry of entries) {
+    // mkdtemp adds six characters; database names have no dash, so no other database shares the prefix.
+    if (entry.startsWith(prefix) && entry.length === prefix.length + 6)
+      await rm(path.join(root, entry), { recursive: true, force: true });
+  }
+}
+
 export function createRestoreActivities(deps: RestoreDeps) {
   const bins = () =>
     withPg(deps.pg, undefined, async (c) => resolvePgBinaries(deps.pg.binDir, await serverMajorVersion(c)));
@@ -178,7 +194,10 @@ export function createRestoreActivities(deps: RestoreDeps) {
         // Planner statistics in the archive (pg_dump --statistics) need a PostgreSQL 18+ server to load.
         const statisticsRestored = manifest.statistics === true && serverMajor >= STATISTICS_SINCE_MAJOR;
         await recreateDatabase(deps.pg, input.database);
-        const tmp = await mkdtemp(path.join(deps.tempDir ?? os.tmpdir(), `dbops-restore-${input.database}-`));
+        const tmpRoot = deps.tempDir ?? os.tmpdir();
+        const tmpPrefix = `dbops-restore-${input.database}-`;
+        await removeEarlierAttempts(tmpRoot, tmpPrefix);
+        const tmp = await mkdtemp(path.join(tmpRoot, tmpPrefix));
         const env = {
           ...pgChildEnv(deps.pg, input.database),
           PGOPTIONS: FAST_RESTORE_OPTIONS,

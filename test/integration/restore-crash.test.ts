@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +39,7 @@ async function childWorker(): Promise<ChildProcess> {
       ...process.env,
       ...stackVars(),
       DBOPS_TASK_QUEUE: queue,
+      DBOPS_TEMPORAL_NAMESPACE: config.temporal.namespace,
       DBOPS_STORAGE: 'local',
       DBOPS_BACKUP_DIR: backupDir,
       DBOPS_WORKFLOW_BUNDLE: 'off',
@@ -143,6 +145,8 @@ it('a worker killed during pg_restore: a new worker finishes the restore; target
       expect(await fingerprint(config, outcome.preRestoreDatabase!)).toEqual(changed);
     }
     expect(await databasesLike(config, `${db}__restore_`)).toEqual([]);
+    // The killed attempt's scratch folder (the decompressed archive) went with the retry.
+    expect(readdirSync(os.tmpdir()).filter((e) => e.startsWith(`dbops-restore-${db}__restore_`))).toEqual([]);
   } finally {
     await connection.close();
   }
