@@ -6,7 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings only on a terminal, and never with NO_COLOR set (no-color.org).
+if [[ -t 1 && -z ${NO_COLOR:-} ]]; then
+  step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n==> %s\n' "$*"; }
+fi
 
 step "build"
 npm run -s build
@@ -16,25 +21,13 @@ npm run -s stack -- up
 eval "$(npm run -s stack -- env)"
 # The dev default keeps backups in a local folder; unset the S3 bucket so the default store is used.
 unset DBOPS_S3_BUCKET
-stack_home="$DBOPS_STACK_HOME"
 dbops() { node bin/dbops.js "$@"; }
 
 step "worker (background)"
-pidfile="$stack_home/run/worker.pid"
-mkdir -p "$stack_home/run" "$stack_home/logs"
-if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-  echo "worker already running (pid $(cat "$pidfile"))"
-else
-  DBOPS_HTTP_PORT="${DBOPS_HTTP_PORT:-18090}" nohup node bin/dbops.js worker >"$stack_home/logs/worker.log" 2>&1 &
-  echo $! >"$pidfile"
-  echo "worker started (pid $!), log: $stack_home/logs/worker.log; stop it with: kill \$(cat $pidfile)"
-fi
+# With this shell's settings (local backups); `npm run stack -- down` stops it with the servers.
+npm run -s stack -- worker
 
 step "doctor"
-for attempt in 1 2 3 4 5 6 7 8 9 10; do
-  if dbops doctor >/dev/null 2>&1; then break; fi
-  sleep 1
-done
 dbops doctor
 
 step "database: init + migrations"

@@ -2,7 +2,7 @@
  * The dev-stack manager (`npm run stack -- …`) against the real stack: env output, status, an
  * idempotent second `up`, and stopping/starting one server (s3, the quickest to come back).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -10,6 +10,9 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ENV_NAMES } from '../src/stack/envvars';
+import { isAlive } from '../src/stack/procs';
+import { freeLoopbackPort } from '../src/worker/metrics';
+import { stackVars, testRun, uniqueSuffix } from './helpers/stack';
 import {
   NOT_RUNNING_MESSAGE,
   SERVER_NAMES,
@@ -24,17 +27,27 @@ const repo = path.resolve(__dirname, '..');
 const tsx = path.join(repo, 'node_modules', '.bin', 'tsx');
 
 async function stack(...args: string[]) {
-  const r = await execa(tsx, ['src/stack/main.ts', ...args], { cwd: repo, reject: false, stdin: 'ignore' });
+  return stackWith({}, ...args);
+}
+
+async function stackWith(env: Record<string, string>, ...args: string[]) {
+  const r = await execa(tsx, ['src/stack/main.ts', ...args], {
+    cwd: repo,
+    reject: false,
+    stdin: 'ignore',
+    env,
+  });
   return { code: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
 interface Status {
   home: string;
   servers: { name: string; state: string; pid: number | null; address: string; log: string }[];
+  worker: { state: string; pid: number | null; address: string; log: string; note?: string };
 }
 
-async function status(): Promise<Status> {
-  const r = await stack('status', '--json');
+async function status(env: Record<string, string> = {}): Promise<Status> {
+  const r = await stackWith(env, 'status', '--json');
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Status;
 }
@@ -45,7 +58,11 @@ function pids(s: Status): Record<string, number | null> {
 
 /** The same as `status --json`, in-process (spares a CLI start where the CLI is not the point). */
 async function statusInProcess(): Promise<Status> {
-  return { home: '', servers: await Promise.all(SERVER_NAMES.map((n) => serverStatus(n))) };
+  return {
+    home: '',
+    servers: await Promise.all(SERVER_NAMES.map((n) => serverStatus(n))),
+    worker: { state: '', pid: null, address: '', log: '' },
+  };
 }
 
 describe('dev stack (npm run stack)', () => {
@@ -143,4 +160,52 @@ describe('dev stack (npm run stack)', () => {
     expect(started.state).toBe('running');
     expect(await serverHealthy('s3')).toBe(true);
   }, 60_000);
+
+  it('stack worker starts a background worker that status lists and down stops, before the servers', async () => {
+    // A stack home of its own (a copy of the settings only), so the user's quickstart worker, if
+    // any, is never touched; its servers are not this home's, so `down` stops only the worker.
+    const home = mkdtempSync(path.join(tmpdir(), 'dbops-stack-worker-'));
+    const real = stackVars();
+    mkdirSync(path.join(home, 'run'));
+    copyFileSync(path.join(real.DBOPS_STACK_HOME!, 'stack.env.json'), path.join(home, 'stack.env.json'));
+    const port = await freeLoopbackPort();
+    const env = {
+      ...real,
+      DBOPS_STACK_HOME: home,
+      DBOPS_HTTP_PORT: String(port),
+      DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
+      DBOPS_TASK_QUEUE: `test-stack-worker-${uniqueSuffix()}`,
+      DBOPS_STORAGE: 'local',
+      DBOPS_BACKUP_DIR: path.join(home, 'backups'),
+    };
+    const serversBefore = pids(await statusInProcess());
+    try {
+      const start = await stackWith(env, 'worker');
+      expect(start.code, `${start.stdout}\n${start.stderr}`).toBe(0);
+      expect(start.stdout).toMatch(/^worker +started in [\d.]+s \(pid \d+/m);
+      const again = await stackWith(env, 'worker');
+      expect(again.stdout).toMatch(/^worker +already running \(pid \d+\)/m);
+
+      const up = await status(env);
+      expect(up.worker).toMatchObject({ state: 'running', address: `http://127.0.0.1:${port}/readyz` });
+      const pid = up.worker.pid!;
+      expect(isAlive(pid)).toBe(true);
+      const table = await stackWith(env, 'status');
+      expect(table.stdout).toMatch(
+        new RegExp(`^worker +http://127\\.0\\.0\\.1:${port}/readyz +running +${pid} `, 'm'),
+      );
+
+      const down = await stackWith(env, 'down');
+      expect(down.code, down.stderr).toBe(0);
+      // The worker first, so it never retries a stopped Temporal server.
+      expect(down.stdout.split('\n')[0]).toMatch(/^worker +stopped$/);
+      expect(isAlive(pid)).toBe(false);
+      expect((await status(env)).worker).toMatchObject({ state: 'stopped', pid: null });
+      // This home started no server: the real ones still run, untouched.
+      expect(pids(await statusInProcess())).toEqual(serversBefore);
+    } finally {
+      await stackWith(env, 'down', 'worker');
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

@@ -13,6 +13,7 @@ import { buildEnv, exportLines, readEnvJson, removeEnvJson, writeEnvJson } from 
 import { installAll, pgBinDirFromMarker } from './install';
 import { homeForRead, prepareHome, SERVER_NAMES, stackPaths, type ServerName } from './paths';
 import { PORTS, SERVERS } from './servers';
+import { startWorker, stopWorker, WORKER, workerStatus, type WorkerStatus } from './worker';
 import {
   checkPostgresReach,
   ensureStarted,
@@ -44,7 +45,9 @@ function table(rows: string[][]): string {
     .join('\n');
 }
 
-function statusTable(statuses: ServerStatus[]): string {
+type Row = Pick<ServerStatus, 'state' | 'pid' | 'address' | 'log' | 'note'> & { name: string };
+
+function statusTable(statuses: Row[]): string {
   return table([
     ['SERVER', 'ADDRESS', 'STATE', 'PID', 'LOG'],
     ...statuses.map((s) => [s.name, s.address, s.state, s.pid === null ? '-' : String(s.pid), s.log]),
@@ -58,6 +61,8 @@ function serverArg(name: string | undefined): ServerName[] {
   }
   return [name as ServerName];
 }
+
+const workerRow = (w: WorkerStatus): Row => ({ name: WORKER, ...w });
 
 function printStartError(err: StartError): void {
   warn(err.message);
@@ -139,15 +144,25 @@ async function up(name: string | undefined): Promise<void> {
 }
 
 async function down(name: string | undefined): Promise<void> {
-  const names = serverArg(name);
   const ctx = makeContext();
   if (!existsSync(ctx.p.home)) {
     say(`no stack home at ${ctx.p.home}: nothing to stop`);
     return;
   }
+  // The worker first: stopped after Temporal, it would retry the lost server until killed.
+  const withWorker = name === undefined || name === WORKER;
+  const names = name === WORKER ? [] : serverArg(name);
   await withLock(ctx.p, async () => {
-    const results = await Promise.allSettled(names.map((n) => stopServerIn(ctx, SERVERS[n])));
     let failed = false;
+    if (withWorker) {
+      try {
+        say(`${WORKER.padEnd(9)} ${await stopWorker(ctx.p)}`);
+      } catch (err) {
+        failed = true;
+        warn(`${WORKER} failed to stop: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const results = await Promise.allSettled(names.map((n) => stopServerIn(ctx, SERVERS[n])));
     results.forEach((r, i) => {
       const n = names[i] ?? '';
       if (r.status === 'fulfilled') say(`${n.padEnd(9)} ${r.value}`);
@@ -161,16 +176,33 @@ async function down(name: string | undefined): Promise<void> {
   });
 }
 
+async function worker(): Promise<void> {
+  const ctx = makeContext();
+  if (!readEnvJson(ctx.p.home)) throw new ExitError('the dev stack is not up: run npm run stack -- up first');
+  await withLock(ctx.p, async () => {
+    try {
+      say(`${WORKER.padEnd(9)} ${await startWorker(ctx.p)}`);
+    } catch (err) {
+      throw new ExitError(err instanceof Error ? err.message : String(err));
+    }
+  });
+  const w = await workerStatus(ctx.p);
+  say(`log: ${w.log}; health: ${w.address}; stop it with: npm run stack -- down worker`);
+}
+
 async function status(json: boolean): Promise<void> {
   const ctx = makeContext();
-  const statuses = await Promise.all(SERVER_NAMES.map((n) => statusOf(ctx, SERVERS[n])));
+  const [statuses, w] = await Promise.all([
+    Promise.all(SERVER_NAMES.map((n) => statusOf(ctx, SERVERS[n]))),
+    workerStatus(ctx.p),
+  ]);
   if (json) {
-    say(JSON.stringify({ home: ctx.p.home, servers: statuses }, null, 2));
+    say(JSON.stringify({ home: ctx.p.home, servers: statuses, worker: w }, null, 2));
     return;
   }
   say(`stack home: ${ctx.p.home}`);
-  say(statusTable(statuses));
-  for (const s of statuses) if (s.note) say(`${s.name}: ${s.note}`);
+  say(statusTable([...statuses, workerRow(w)]));
+  for (const s of [...statuses, workerRow(w)]) if (s.note) say(`${s.name}: ${s.note}`);
   if (statuses.some((s) => s.name === 'temporal' && s.state === 'running')) {
     say(`Temporal Web UI: http://127.0.0.1:${PORTS.temporalUi}`);
   }
@@ -216,9 +248,15 @@ async function main(argv: string[]): Promise<void> {
     .action(up);
   program
     .command('down')
-    .description('stop the servers this stack started (all, or one)')
-    .argument('[server]', SERVER_NAMES.join('|'))
+    .description('stop the worker and the servers this stack started (all, or one)')
+    .argument('[server]', [...SERVER_NAMES, WORKER].join('|'))
     .action(down);
+  program
+    .command(WORKER)
+    .description(
+      `start a dbops worker in the background with this shell's settings (log and PID file in the stack home, health on port ${PORTS.worker})`,
+    )
+    .action(worker);
   program
     .command('status')
     .description('state of each server')
