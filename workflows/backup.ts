@@ -26,7 +26,8 @@ import { FailureType, failure, rootMessage } from '../common/failures';
 import { dumpTaskQueue, verifyWorkflowId } from '../common/ids';
 import type { verifyBackupWorkflow } from './verify';
 import { activitiesWith } from './activity-profiles';
-import { backupProgressQuery, DBOPS_BACKUP_ID } from './backup-messages';
+import { DBOPS_BACKUP_ID } from '../common/search-attributes';
+import { backupProgressQuery } from './backup-messages';
 
 export interface BackupWorkflowSettings {
   /** Web UI base link for the notification (not a secret). */

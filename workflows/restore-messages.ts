@@ -1,5 +1,4 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { ApprovalRecord, ApprovalRequest, RestoreStatus } from '../common/restore';
 
 /**
@@ -13,8 +12,3 @@ export const restoreApprovalSignal = defineSignal<[ApprovalRequest]>('restoreApp
 
 /** Phase, step, plan and approval state of a restore. */
 export const restoreStatusQuery = defineQuery<RestoreStatus>('restoreStatus');
-
-/** Search attributes (registered on the server as Keyword), same keys as the backup's. */
-export const DBOPS_OPERATION = defineSearchAttributeKey('DbopsOperation', SearchAttributeType.KEYWORD);
-export const DBOPS_DATABASE = defineSearchAttributeKey('DbopsDatabase', SearchAttributeType.KEYWORD);
-export const DBOPS_BACKUP_ID = defineSearchAttributeKey('DbopsBackupId', SearchAttributeType.KEYWORD);

@@ -28,14 +28,8 @@ import {
   shadowDatabaseName,
 } from '../common/restore';
 import { activitiesWith } from './activity-profiles';
-import {
-  DBOPS_BACKUP_ID,
-  DBOPS_DATABASE,
-  DBOPS_OPERATION,
-  restoreApprovalSignal,
-  restoreApprovalUpdate,
-  restoreStatusQuery,
-} from './restore-messages';
+import { DBOPS_BACKUP_ID, DBOPS_DATABASE, DBOPS_OPERATION } from '../common/search-attributes';
+import { restoreApprovalSignal, restoreApprovalUpdate, restoreStatusQuery } from './restore-messages';
 
 const PHASES_WITH_STEPS = [
   'resolving',

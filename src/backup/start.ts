@@ -4,7 +4,7 @@ import { isValidDatabaseName } from '../../common/backup';
 import { FailureType, failure } from '../../common/failures';
 import { backupWorkflowId } from '../../common/ids';
 import type { backupWorkflow } from '../../workflows/backup';
-import { DBOPS_DATABASE, DBOPS_OPERATION } from '../../workflows/backup-messages';
+import { DBOPS_DATABASE, DBOPS_OPERATION } from '../../common/search-attributes';
 import type { Config } from '../config';
 
 /** The workflow's arguments: what to back up plus non-secret defaults from the config. */

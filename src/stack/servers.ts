@@ -12,8 +12,10 @@ import {
 import path from 'node:path';
 
 import { connectMilvus } from '../../activities/milvus/client';
+import { DBOPS_SEARCH_ATTRIBUTES } from '../../common/search-attributes';
 import { run } from './exec';
 import { HOST, httpGet, tcpOpen } from './health';
+import { ensureNamespace } from './namespaces';
 import { spawnDetached } from './procs';
 import type { ServerName, StackPaths } from './paths';
 
@@ -25,6 +27,8 @@ export const PORTS = {
   milvusHealth: 9091,
   milvusEtcd: 2379,
   s3: 19002,
+  /** The quickstart's background worker: /healthz, /readyz, /metrics (src/stack/worker.ts). */
+  worker: 18090,
 } as const;
 
 export const PG_DATABASE = 'recsys';
@@ -32,7 +36,6 @@ export const PG_USER = 'postgres';
 export const S3_BUCKET = 'dbops-backups';
 export const S3_ACCESS_KEY = 'dbopsdev';
 export const S3_SECRET_KEY = 'dbopsdevsecret';
-export const TEMPORAL_SEARCH_ATTRIBUTES = ['DbopsDatabase', 'DbopsOperation', 'DbopsBackupId'] as const;
 
 export interface ServerContext {
   p: StackPaths;
@@ -304,7 +307,7 @@ const temporal: ServerDef = {
       p.temporalDb,
       '--log-level',
       'warn',
-      ...TEMPORAL_SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a}=Keyword`]),
+      ...DBOPS_SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a.name}=Keyword`]),
     ];
     return spawnDetached(temporalCli(p), args, { logFile: p.logFile('temporal'), cwd: p.home });
   },
@@ -321,23 +324,10 @@ const temporal: ServerDef = {
     return ui?.status === 200;
   },
 
-  async afterStart(ctx) {
-    const cli = temporalCli(ctx.p);
-    const list = await run(cli, ['operator', 'search-attribute', 'list', ...temporalConn, '-o', 'json'], {
-      timeoutMs: 15_000,
-    });
-    if (!list.ok) throw new Error(`cannot list search attributes: ${list.reason}`);
-    for (const name of TEMPORAL_SEARCH_ATTRIBUTES) {
-      if (list.stdout.includes(`"${name}"`)) continue;
-      const r = await run(
-        cli,
-        ['operator', 'search-attribute', 'create', ...temporalConn, '--name', name, '--type', 'Keyword'],
-        { timeoutMs: 15_000 },
-      );
-      if (!r.ok && !/already exists/i.test(`${r.stdout}\n${r.stderr}`)) {
-        throw new Error(`cannot create search attribute ${name}: ${r.reason}`);
-      }
-    }
+  async afterStart() {
+    // The start flags register the attributes in `default` on a new database only; an existing
+    // temporal.db from an older stack may lack one.
+    await ensureNamespace(temporalAddress, 'default');
   },
 
   adopt: () => undefined,

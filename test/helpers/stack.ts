@@ -10,9 +10,30 @@ export function stackVars(): Record<string, string> {
   return JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
 }
 
+/** What test/global-setup.ts made for this run: its Temporal namespace, backup folder and S3 prefix. */
+export interface TestRun {
+  namespace: string;
+  backupDir: string;
+  s3Prefix: string;
+}
+
+export function testRun(): TestRun {
+  const namespace = process.env.DBOPS_TEST_NAMESPACE;
+  const backupDir = process.env.DBOPS_TEST_BACKUP_DIR;
+  const s3Prefix = process.env.DBOPS_TEST_S3_PREFIX;
+  if (!namespace || !backupDir || !s3Prefix) {
+    throw new Error(
+      "this test run has no namespace of its own (DBOPS_TEST_NAMESPACE unset): run tests through vitest (npm test), whose globalSetup creates it",
+    );
+  }
+  return { namespace, backupDir, s3Prefix };
+}
+
 /**
- * A config for tests: the dev stack's servers plus `overrides`. Storage defaults to a local folder
- * unless the test sets DBOPS_STORAGE=s3. Never inherits the developer's DBOPS_* shell settings.
+ * A config for tests: the dev stack's servers, the run's own namespace and backup folder, plus
+ * `overrides`. Storage defaults to a local folder unless the test sets DBOPS_STORAGE=s3. Never
+ * inherits the developer's DBOPS_* shell settings, so nothing lands in the user's `default`
+ * namespace or `.stack/backups`.
  */
 export function testConfig(overrides: Record<string, string | undefined> = {}): Config {
   const vars = stackVars();
@@ -28,12 +49,14 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     DBOPS_TEMPORAL_ADDRESS: vars.DBOPS_TEMPORAL_ADDRESS,
     DBOPS_TEMPORAL_UI_URL: vars.DBOPS_TEMPORAL_UI_URL,
     DBOPS_MILVUS_ADDRESS: vars.DBOPS_MILVUS_ADDRESS,
+    DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
+    DBOPS_BACKUP_DIR: testRun().backupDir,
     ...overrides,
   };
   return loadConfig(env);
 }
 
-/** S3 settings of the dev stack's versitygw, for tests that exercise the S3 store. */
+/** S3 settings of the dev stack's versitygw, under the run's own prefix (removed at the end of the run). */
 export function s3Overrides(prefix: string): Record<string, string> {
   const vars = stackVars();
   // The AWS SDK reads credentials from the process environment.
@@ -44,7 +67,7 @@ export function s3Overrides(prefix: string): Record<string, string> {
     DBOPS_STORAGE: 's3',
     DBOPS_S3_BUCKET: vars.DBOPS_S3_BUCKET!,
     DBOPS_S3_ENDPOINT: vars.DBOPS_S3_ENDPOINT!,
-    DBOPS_S3_PREFIX: prefix,
+    DBOPS_S3_PREFIX: `${testRun().s3Prefix}/${prefix}`,
   };
 }
 

@@ -9,7 +9,7 @@ import type { BackupManifest, LatestPointer } from '../../common/backup';
 import { latestKey, manifestKey } from '../../common/backup';
 import { startBackup } from '../../src/backup/start';
 import { backupProgressQuery } from '../../workflows/backup-messages';
-import { s3Overrides, testConfig, uniqueSuffix } from '../helpers/stack';
+import { s3Overrides, testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { createPopulatedDatabase, dropDatabase, pgTool, rowCounts } from './backup-helpers';
 
@@ -119,7 +119,9 @@ describe('backup workflow', () => {
     try {
       const handle = await startBackup(s3tw.client, s3tw.config, { database: db });
       const result = await handle.result();
-      expect(result.location).toMatch(new RegExp(`^s3://[^/]+/t_backup_${suffix}/${db}/${result.backupId}/`));
+      expect(result.location).toMatch(
+        new RegExp(`^s3://[^/]+/${testRun().s3Prefix}/t_backup_${suffix}/${db}/${result.backupId}/`),
+      );
       const manifest = (await store.getJson<BackupManifest>(manifestKey(db, result.backupId)))!;
       const chunks: Buffer[] = [];
       for await (const c of await store.get(`${db}/${result.backupId}/${manifest.file}`))

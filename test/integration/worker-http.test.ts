@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { REPO_ROOT } from '../../src/config';
 import { freeLoopbackPort } from '../../src/worker/metrics';
-import { stackVars, uniqueSuffix } from '../helpers/stack';
+import { stackVars, testRun, uniqueSuffix } from '../helpers/stack';
 
 /**
  * The worker as Kubernetes runs it: the built CLI (`node bin/dbops.js worker`) in its own process,
@@ -74,6 +74,7 @@ beforeAll(async () => {
     PGDATABASE: vars.PGDATABASE!,
     DBOPS_PG_BIN_DIR: vars.DBOPS_PG_BIN_DIR!,
     DBOPS_TEMPORAL_ADDRESS: vars.DBOPS_TEMPORAL_ADDRESS!,
+    DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
     DBOPS_MILVUS_ADDRESS: vars.DBOPS_MILVUS_ADDRESS!,
     DBOPS_BACKUP_DIR: path.join(buildDir, 'backups'),
     DBOPS_TASK_QUEUE: taskQueue,
@@ -108,7 +109,7 @@ describe('worker HTTP endpoints and graceful shutdown', () => {
     // A workflow round trip through this worker, so the SDK has task metrics to report.
     const connection = await Connection.connect({ address: stackVars().DBOPS_TEMPORAL_ADDRESS });
     try {
-      const client = new Client({ connection });
+      const client = new Client({ connection, namespace: testRun().namespace });
       const result = await client.workflow.execute('pingWorkflow', {
         taskQueue,
         workflowId: `${taskQueue}-ping`,

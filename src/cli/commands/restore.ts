@@ -18,13 +18,8 @@ import {
 } from '../../../common/restore';
 import type { restoreWorkflow } from '../../../workflows/restore';
 import type { restoreRollbackWorkflow } from '../../../workflows/restore-rollback';
-import {
-  DBOPS_BACKUP_ID,
-  DBOPS_DATABASE,
-  DBOPS_OPERATION,
-  restoreApprovalUpdate,
-  restoreStatusQuery,
-} from '../../../workflows/restore-messages';
+import { restoreApprovalUpdate, restoreStatusQuery } from '../../../workflows/restore-messages';
+import { DBOPS_BACKUP_ID, DBOPS_DATABASE, DBOPS_OPERATION } from '../../../common/search-attributes';
 import { getConfig, type Config } from '../../config';
 import { withClient, workflowUrl } from '../../temporal';
 import { createProgress, humanBytes, humanDuration, plural, printJson, printTable } from '../output';

@@ -10,7 +10,7 @@ import {
   type VerifyWorkflowResult,
 } from '../../../common/restore';
 import { createBackupStore, listBackupEntries } from '../../../activities/storage';
-import { DBOPS_BACKUP_ID, DBOPS_DATABASE, DBOPS_OPERATION } from '../../../workflows/restore-messages';
+import { DBOPS_BACKUP_ID, DBOPS_DATABASE, DBOPS_OPERATION } from '../../../common/search-attributes';
 import { getConfig, type Config } from '../../config';
 import { withClient, workflowUrl } from '../../temporal';
 import { humanDuration, printJson } from '../output';

@@ -1,0 +1,117 @@
+/**
+ * Runs once per vitest invocation, before any test file: gives the run a Temporal namespace, a
+ * backup folder and an S3 prefix of its own, and removes them (with whatever the tests left in
+ * them) at the end. Tests find them through test/helpers/stack.ts (testRun, testConfig). The
+ * user's `default` namespace, `.stack/backups` and the bucket's `backups/` prefix are never used;
+ * test/isolation.test.ts proves it.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { createBackupStore } from '../activities/storage';
+import { loadConfig } from '../src/config';
+import {
+  deleteNamespace,
+  ensureNamespace,
+  listTestNamespaces,
+  TEST_NAMESPACE_PREFIX,
+  testNamespaceName,
+  testNamespaceStarted,
+} from '../src/stack/namespaces';
+import { stackVars } from './helpers/stack';
+
+/** A run that started longer ago than this is over (the suite takes minutes): its leftovers go. */
+const STALE_MS = 3 * 3600_000;
+
+function bucketRoot(vars: Record<string, string>, prefix: string) {
+  // The AWS SDK reads credentials from the process environment.
+  process.env.AWS_ACCESS_KEY_ID = vars.AWS_ACCESS_KEY_ID;
+  process.env.AWS_SECRET_ACCESS_KEY = vars.AWS_SECRET_ACCESS_KEY;
+  process.env.AWS_REGION = vars.AWS_REGION ?? 'us-east-1';
+  return createBackupStore(
+    loadConfig({
+      DBOPS_STACK_HOME: vars.DBOPS_STACK_HOME,
+      DBOPS_STORAGE: 's3',
+      DBOPS_S3_BUCKET: vars.DBOPS_S3_BUCKET,
+      DBOPS_S3_ENDPOINT: vars.DBOPS_S3_ENDPOINT,
+      DBOPS_S3_PREFIX: prefix,
+    }).storage,
+  );
+}
+
+/** Deletes every object under `prefix/` (a run's own prefix). */
+async function removeS3Prefix(vars: Record<string, string>, prefix: string): Promise<number> {
+  const store = bucketRoot(vars, prefix);
+  try {
+    const objects = await store.list('');
+    for (const o of objects) await store.delete(o.key);
+    return objects.length;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Namespaces, folders and prefixes of earlier runs that were killed before their teardown. */
+async function removeStaleRuns(vars: Record<string, string>): Promise<void> {
+  const now = Date.now();
+  const stale = (name: string) => {
+    const at = testNamespaceStarted(name);
+    return at !== undefined && now - at.getTime() > STALE_MS;
+  };
+  for (const ns of await listTestNamespaces(vars.DBOPS_TEMPORAL_ADDRESS!)) {
+    if (stale(ns)) await deleteNamespace(vars.DBOPS_TEMPORAL_ADDRESS!, ns);
+  }
+  for (const entry of readdirSync(os.tmpdir())) {
+    if (entry.startsWith(TEST_NAMESPACE_PREFIX) && stale(entry))
+      rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+  }
+  const root = bucketRoot(vars, '');
+  try {
+    const prefixes = new Set(
+      (await root.list(TEST_NAMESPACE_PREFIX)).map((o) => o.key.split('/')[0] ?? '').filter(stale),
+    );
+    for (const prefix of prefixes) await removeS3Prefix(vars, prefix);
+  } finally {
+    await root.close();
+  }
+}
+
+export default async function setup(): Promise<(() => Promise<void>) | undefined> {
+  let vars: Record<string, string>;
+  try {
+    vars = stackVars();
+  } catch {
+    // No dev stack: only unit tests can run, and they need none of this.
+    return undefined;
+  }
+  const address = vars.DBOPS_TEMPORAL_ADDRESS!;
+  await removeStaleRuns(vars);
+
+  const namespace = testNamespaceName(new Date(), randomBytes(3).toString('hex'));
+  await ensureNamespace(address, namespace);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), `${namespace}-`));
+  const backupDir = path.join(scratch, 'backups');
+  mkdirSync(backupDir);
+  // Test files run in forked processes that inherit this environment.
+  process.env.DBOPS_TEST_NAMESPACE = namespace;
+  process.env.DBOPS_TEST_BACKUP_DIR = backupDir;
+  process.env.DBOPS_TEST_S3_PREFIX = namespace;
+
+  return async () => {
+    const errors: string[] = [];
+    await deleteNamespace(address, namespace).catch((e: unknown) =>
+      errors.push(`namespace ${namespace}: ${String(e)}`),
+    );
+    await removeS3Prefix(vars, namespace).catch((e: unknown) =>
+      errors.push(`s3 prefix ${namespace}/: ${String(e)}`),
+    );
+    try {
+      if (statSync(scratch).isDirectory()) rmSync(scratch, { recursive: true, force: true });
+    } catch (e) {
+      errors.push(`folder ${scratch}: ${String(e)}`);
+    }
+    if (errors.length > 0) throw new Error(`test run cleanup failed: ${errors.join('; ')}`);
+  };
+}
