@@ -23,7 +23,7 @@ export function testRun(): TestRun {
   const s3Prefix = process.env.DBOPS_TEST_S3_PREFIX;
   if (!namespace || !backupDir || !s3Prefix) {
     throw new Error(
-      "this test run has no namespace of its own (DBOPS_TEST_NAMESPACE unset): run tests through vitest (npm test), whose globalSetup creates it",
+      'this test run has no namespace of its own (DBOPS_TEST_NAMESPACE unset): run tests through vitest (npm test), whose globalSetup creates it',
     );
   }
   return { namespace, backupDir, s3Prefix };
