@@ -97,7 +97,7 @@ export function createMilvusActivities(deps: MilvusDeps) {
 
     async milvusFlush(input: { collection: string }) {
       const { flushCollection } = await milvusOps();
-      return withMilvus(conn, (client) => flushCollection(client, input.collection));
+      return withMilvus(conn, (client) => flushCollection(client, input.collection, progress));
     },
 
     async milvusStartCompaction(input: { collection: string }) {

@@ -10,15 +10,22 @@ export interface MilvusMaintenanceProgress {
     | 'compact'
     | 'waiting-compaction'
     | 'stats-after'
+    /** Deleted rows still pending purge after a round: a durable timer before the next flush + compaction. */
+    | 'waiting-round'
     | 'advise'
     | 'rebuild-index'
     | 'notify'
     | 'done'
     | 'failed';
+  /** Flush + compaction round, from 1 (0 before the first). */
+  readonly round: number;
+  /** The current round's compaction. */
   readonly compactionId: string | null;
   readonly compactionPolls: number;
   readonly executingPlans: number;
   readonly completedPlans: number;
+  /** Persisted rows − live entities after the latest round; null before one or when unknown. */
+  readonly pendingDeletedRows: number | null;
 }
 
 export const milvusMaintenanceProgressQuery =

@@ -249,7 +249,9 @@ export function registerMilvusCommand(program: Command): void {
           while (!done) {
             const p = await handle.query(milvusMaintenanceProgressQuery).catch(() => undefined);
             const line = p
-              ? `${p.phase}${p.compactionId ? ` compaction ${p.compactionId} polls ${p.compactionPolls}` : ''}`
+              ? `${p.phase}${p.round ? ` round ${p.round}` : ''}` +
+                `${p.compactionId ? ` compaction ${p.compactionId} polls ${p.compactionPolls}` : ''}` +
+                `${p.pendingDeletedRows ? ` (${p.pendingDeletedRows} deleted rows pending purge)` : ''}`
               : '';
             if (line && line !== last) process.stderr.write(`  ${line}\n`);
             last = line;
