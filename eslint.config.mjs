@@ -32,6 +32,9 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
     },
   },
+  // The import boundaries, at any depth (`**/`): src/ → workflows/, activities/ → common/; workflow
+  // code is deterministic; activities never import workflows or src/; nothing outside src/cli/
+  // imports the CLI. test/unit/import-boundaries.test.ts proves each pattern fails on a violation.
   {
     // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no I/O, no env.
     files: ['workflows/**/*.ts', 'common/**/*.ts'],
@@ -44,9 +47,9 @@ export default tseslint.config(
             message: 'Node built-ins are not allowed in workflow code.',
           })),
           patterns: [
-            { group: ['../src/*', '../../src/*'], message: 'workflows/ may not import src/.' },
+            { group: ['**/src', '**/src/*'], message: 'workflows/ and common/ may not import src/.' },
             {
-              group: ['../activities/*', '../../activities/*'],
+              group: ['**/activities', '**/activities/*'],
               message: 'Import activities with `import type` only.',
               allowTypeImports: true,
             },
@@ -64,17 +67,54 @@ export default tseslint.config(
     },
   },
   {
+    files: ['common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'Node built-ins are not allowed in workflow code.',
+          })),
+          patterns: [
+            { group: ['**/src', '**/src/*'], message: 'workflows/ and common/ may not import src/.' },
+            {
+              group: ['**/activities', '**/activities/*', '**/workflows', '**/workflows/*'],
+              message:
+                'common/ is the bottom layer: it imports only common/ (types from activities at most).',
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['activities/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
+            { group: ['**/workflows', '**/workflows/*'], message: 'activities/ never import workflows/.' },
+            { group: ['**/src', '**/src/*'], message: 'activities/ never import src/.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/**/*.ts', 'bench/**/*.ts'],
+    ignores: ['src/cli/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
             {
-              group: ['../workflows/*', '../../workflows/*', '../workflows', '../../workflows'],
-              message: 'activities/ never import workflows/.',
+              group: ['**/cli', '**/cli/*'],
+              message: 'Only src/cli/ imports the CLI: start workflows through src/client/.',
             },
-            { group: ['../src/*', '../../src/*'], message: 'activities/ never import src/.' },
           ],
         },
       ],

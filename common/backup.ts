@@ -3,38 +3,26 @@
  * Workflow-safe (no Node built-ins): used by the workflow, the activities and the CLI.
  */
 
+import { assertDatabaseName, DATABASE_NAME_PATTERN, InputError } from './names';
+
 export const BACKUP_FORMATS = ['custom', 'directory', 'plain'] as const;
 export const BACKUP_COMPRESSIONS = ['zstd', 'gzip', 'none'] as const;
 export type BackupFormat = (typeof BACKUP_FORMATS)[number];
 export type BackupCompression = (typeof BACKUP_COMPRESSIONS)[number];
 
-/** Same rule as the config's PostgreSQL names. */
-const DATABASE_NAME = /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/;
-const BACKUP_ID = /^([A-Za-z_][A-Za-z0-9_$-]{0,62})_(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})$/;
+const BACKUP_ID = new RegExp(
+  `^(${DATABASE_NAME_PATTERN})_(\\d{4})(\\d{2})(\\d{2})_(\\d{2})(\\d{2})(\\d{2})$`,
+);
 
 /** The file written last: a backup folder without it is incomplete and never listed, restored or counted. */
 export const MANIFEST_FILE = 'manifest.json';
 /** Written by the restore-verification workflow beside the manifest (see BackupVerification). */
 export const VERIFICATION_FILE = 'verification.json';
 
-export class BackupInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BackupInputError';
-  }
-}
-
-export function isValidDatabaseName(name: string): boolean {
-  return DATABASE_NAME.test(name);
-}
-
-export function assertDatabaseName(name: string): void {
-  if (!isValidDatabaseName(name)) {
-    throw new BackupInputError(
-      `database name ${JSON.stringify(name)} is not valid: use letters, digits, _ $ - (at most 63, not starting with a digit)`,
-    );
-  }
-}
+/** @deprecated the one input error is InputError (common/names.ts); this name goes once no caller uses it. */
+export { InputError as BackupInputError } from './names';
+/** @deprecated import from common/names.ts. */
+export { isValidDatabaseName } from './names';
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
@@ -55,7 +43,7 @@ export interface ParsedBackupId {
 export function parseBackupId(id: string): ParsedBackupId {
   const m = BACKUP_ID.exec(id);
   const bad = () =>
-    new BackupInputError(
+    new InputError(
       `backup id ${JSON.stringify(id)} is not valid: expected <database>_<yyyymmdd>_<hhmmss> (UTC), e.g. recsys_20261126_030000; list them with "dbops backups list"`,
     );
   if (!m) throw bad();

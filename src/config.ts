@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { DATABASE_NAME, DATABASE_NAME_RULE } from '../common/names';
 import { z } from 'zod';
 import type { PgConnectionSettings } from '../activities/postgres/connection';
 import type { StorageSettings } from '../activities/storage/types';
@@ -31,12 +32,7 @@ export class ConfigError extends Error {
   }
 }
 
-const identifier = z
-  .string()
-  .regex(
-    /^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/,
-    'must be a PostgreSQL name: letters, digits, _ $ -, at most 63 chars',
-  );
+const identifier = z.string().regex(DATABASE_NAME, `must be a PostgreSQL name: ${DATABASE_NAME_RULE}`);
 const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const nonNegativeInt = z.coerce.number().int().min(0);

@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { workflowRunUrl } from '../common/links';
 import type { Config } from './config';
 
 /** The one place that builds the Temporal connection and client for every CLI command. */
@@ -25,6 +26,5 @@ export async function withClient<T>(config: Config, fn: (client: Client) => Prom
 
 /** Link to a workflow run in the Temporal Web UI. */
 export function workflowUrl(config: Config, workflowId: string, runId?: string): string {
-  const base = `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
-  return runId ? `${base}/${encodeURIComponent(runId)}/history` : base;
+  return workflowRunUrl(config.temporal.uiUrl, config.temporal.namespace, workflowId, runId);
 }

@@ -23,6 +23,7 @@ import {
   makeBackupId,
 } from '../common/backup';
 import { FailureType, failure, rootMessage } from '../common/failures';
+import { workflowRunUrl } from '../common/links';
 import { dumpTaskQueue, verifyWorkflowId } from '../common/ids';
 import type { verifyBackupWorkflow } from './verify';
 import { activitiesWith } from './activity-profiles';
@@ -76,7 +77,7 @@ export async function backupWorkflow(
   const notify = activitiesWith<NotifyActivities>('notify', {
     summary: `Slack: backup of ${input.database}`,
   });
-  const runUrl = `${input.uiUrl ?? ''}/namespaces/${encodeURIComponent(info.namespace)}/workflows/${encodeURIComponent(info.workflowId)}/${encodeURIComponent(info.runId)}/history`;
+  const runUrl = workflowRunUrl(input.uiUrl ?? '', info.namespace, info.workflowId, info.runId);
 
   try {
     setPhase('dumping');

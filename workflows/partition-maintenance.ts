@@ -3,6 +3,7 @@ import type { NotifyActivities } from '../activities/notify';
 import type { LifecycleActivities } from '../activities/postgres/lifecycle';
 import type { DrainResult, RetentionResult } from '../activities/postgres/partitions';
 import type { StorageActivities } from '../activities/storage';
+import { workflowRunUrl } from '../common/links';
 import { type RetentionMode, monthOf, verifiedBackupTimes } from '../common/lifecycle';
 import { activitiesWith } from './activity-profiles';
 
@@ -64,7 +65,7 @@ export async function partitionMaintenanceWorkflow(
       link: input.uiUrl
         ? {
             label: 'Open the run in the Temporal Web UI',
-            url: `${input.uiUrl}/namespaces/${encodeURIComponent(info.namespace)}/workflows/${encodeURIComponent(info.workflowId)}/${encodeURIComponent(info.runId)}/history`,
+            url: workflowRunUrl(input.uiUrl, info.namespace, info.workflowId, info.runId),
           }
         : undefined,
     });

@@ -121,7 +121,7 @@ async function runTool(
 async function removeEarlierAttempts(root: string, prefix: string): Promise<void> {
   const entries = await readdir(root).catch(() => [] as string[]);
   for (const entry of entries) {
-    // mkdtemp adds six characters; database names have no dash, so no other database shares the prefix.
+    // mkdtemp adds exactly six characters: a longer name is another database's whose name starts with this one.
     if (entry.startsWith(prefix) && entry.length === prefix.length + 6)
       await rm(path.join(root, entry), { recursive: true, force: true });
   }

@@ -1,17 +1,16 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type BackupEntry, isGoodBackup, planPrune } from '../../common/backup';
+import { canonicalJson, sha256Hex } from '../../common/canonical-hash';
 import { restoreWorkflowId, verifyWorkflowId } from '../../common/ids';
 import {
   type ApprovalRules,
   approvalProblem,
   assertRestoreTarget,
-  canonicalJson,
   maxBaseLength,
   parseDerivedDatabaseName,
   parsePreRestoreComment,
   preRestoreDatabaseName,
-  sha256Hex,
   shadowDatabaseName,
   verifyScratchDatabaseName,
 } from '../../common/restore';
