@@ -2,25 +2,21 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
+import { STACK_VARIABLES } from '../config/variables';
 import { HOST } from './health';
 import { stackPaths, type StackPaths } from './paths';
 import { PG_DATABASE, PG_USER, PORTS, S3_ACCESS_KEY, S3_BUCKET, S3_SECRET_KEY } from './servers';
 
+/**
+ * What `stack env` exports: the config variables the stack sets (STACK_VARIABLES, the config's own
+ * list) and, not dbops settings, the S3 credentials for the AWS SDK's chain and the paths of the
+ * tools the tests run.
+ */
 export const ENV_NAMES = [
-  'PGHOST',
-  'PGPORT',
-  'PGUSER',
-  'PGDATABASE',
-  'DBOPS_PG_BIN_DIR',
-  'DBOPS_TEMPORAL_ADDRESS',
-  'DBOPS_TEMPORAL_UI_URL',
-  'DBOPS_MILVUS_ADDRESS',
-  'DBOPS_S3_ENDPOINT',
-  'DBOPS_S3_BUCKET',
+  ...(Object.keys(STACK_VARIABLES) as (keyof typeof STACK_VARIABLES)[]),
   'AWS_ACCESS_KEY_ID',
   'AWS_SECRET_ACCESS_KEY',
   'AWS_REGION',
-  'DBOPS_STACK_HOME',
   'DBOPS_TEMPORAL_TEST_SERVER',
   'DBOPS_TEMPORAL_CLI',
   'DBOPS_FLYWAY',

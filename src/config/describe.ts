@@ -1,0 +1,55 @@
+import { SECRET_VARIABLES } from './variables';
+import type { Config } from './index';
+
+/** The effective settings as `NAME value (source)` rows, secrets redacted, for `dbops config`. */
+export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.env) {
+  const rows: { name: string; value: string; source: string }[] = [];
+  const effective: Record<string, string | number | boolean | undefined> = {
+    PGHOST: config.pg.host,
+    PGPORT: config.pg.port,
+    PGUSER: config.pg.user,
+    PGPASSWORD: config.pg.password,
+    PGPASSFILE: config.pg.passfile,
+    PGDATABASE: config.pg.database,
+    PGSSLMODE: config.pg.sslmode,
+    DBOPS_PG_BIN_DIR: config.pg.binDir,
+    DBOPS_DATABASES: config.databases.join(','),
+    DBOPS_APP_ROLE: config.appRole,
+    DBOPS_TEMPORAL_ADDRESS: config.temporal.address,
+    DBOPS_TEMPORAL_NAMESPACE: config.temporal.namespace,
+    DBOPS_TASK_QUEUE: config.temporal.taskQueue,
+    DBOPS_TEMPORAL_UI_URL: config.temporal.uiUrl,
+    DBOPS_TEMPORAL_API_KEY: config.temporal.apiKey,
+    DBOPS_MILVUS_ADDRESS: config.milvus.address,
+    DBOPS_MILVUS_TOKEN: config.milvus.token,
+    DBOPS_MILVUS_DIM: config.milvus.dim,
+    DBOPS_STORAGE: config.storage.kind,
+    ...(config.storage.kind === 'local'
+      ? { DBOPS_BACKUP_DIR: config.storage.dir }
+      : {
+          DBOPS_S3_BUCKET: config.storage.bucket,
+          DBOPS_S3_ENDPOINT: config.storage.endpoint,
+          DBOPS_S3_PREFIX: config.storage.prefix,
+          AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID,
+          AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY,
+        }),
+    DBOPS_BACKUP_FORMAT: config.backup.format,
+    DBOPS_BACKUP_COMPRESSION: config.backup.compression,
+    DBOPS_RETENTION_DAYS: config.backup.retentionDays,
+    DBOPS_RETENTION_MIN_KEEP: config.backup.minKeep,
+    DBOPS_BACKUP_TIME: `${config.backup.scheduleTime} ${config.backup.timezone}`,
+    DBOPS_SLACK_WEBHOOK_URL: config.slackWebhookUrl,
+    DBOPS_MIGRATIONS_DIR: config.migrations.dir,
+    DBOPS_STACK_HOME: config.stackHome,
+  };
+  for (const [name, value] of Object.entries(effective)) {
+    const shown =
+      value === undefined || value === ''
+        ? '(not set)'
+        : SECRET_VARIABLES.has(name)
+          ? '<redacted>'
+          : String(value);
+    rows.push({ name, value: shown, source: config.source[name] ?? (env[name] ? 'env' : 'default') });
+  }
+  return rows;
+}

@@ -1,0 +1,261 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { z } from 'zod';
+import type { PgConnectionSettings } from '../../activities/postgres/connection';
+import type { StorageSettings } from '../../activities/storage/types';
+import type { BackupCompression, BackupFormat } from '../../common/backup';
+import { SECRET_VARIABLES, STACK_VARIABLES, variables, type Parsed, type VariableName } from './variables';
+
+export { parseDurationMs, SECRET_VARIABLES, STACK_VARIABLES } from './variables';
+export { describeConfig } from './describe';
+
+/**
+ * dbops configuration: parsed and validated once, frozen, failing fast with the variable's name.
+ * PostgreSQL uses the standard libpq variables (or DATABASE_URL) so that `pg` and pg_dump see the
+ * same settings and the password never reaches a command line; everything else is DBOPS_*.
+ * Defaults point at the dev stack (`npm run stack -- up`), whose stack.env.json fills in the
+ * machine-specific paths (PostgreSQL bin dir).
+ */
+
+/** The checkout (or image) root: two levels above src/config/, three above dist/src/config/. */
+export const REPO_ROOT = path.resolve(
+  __dirname,
+  '..',
+  '..',
+  __dirname.includes(`${path.sep}dist${path.sep}`) ? '..' : '',
+);
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type PgSettings = PgConnectionSettings;
+
+export interface Config {
+  readonly source: Readonly<Record<string, 'env' | 'stack' | 'default'>>;
+  readonly pg: PgSettings;
+  /** Databases that get backups and schedules. */
+  readonly databases: readonly string[];
+  /** Application role `dbops db init` creates and makes owner of the database. */
+  readonly appRole: string;
+  readonly temporal: {
+    readonly address: string;
+    readonly namespace: string;
+    readonly taskQueue: string;
+    readonly uiUrl: string;
+    readonly tls: boolean;
+    readonly apiKey: string | undefined;
+  };
+  readonly milvus: {
+    readonly address: string;
+    readonly token: string | undefined;
+    readonly dim: number;
+    readonly metric: 'COSINE' | 'IP' | 'L2';
+    readonly indexType: 'HNSW' | 'IVF_FLAT';
+  };
+  readonly storage: StorageSettings;
+  readonly backup: {
+    readonly format: BackupFormat;
+    readonly compression: BackupCompression;
+    readonly retentionDays: number;
+    readonly minKeep: number;
+    readonly maxConcurrentDumps: number;
+    readonly scheduleTime: string;
+    readonly timezone: string;
+  };
+  readonly restore: {
+    readonly approvalTimeoutMs: number;
+    readonly fourEyes: boolean;
+    readonly keepDays: number;
+    readonly jobs: number;
+  };
+  readonly migrations: {
+    readonly dir: string;
+    readonly lockTimeoutMs: number;
+    readonly statementTimeoutMs: number;
+  };
+  readonly partitions: {
+    readonly premakeMonths: number;
+    readonly retentionMonths: number;
+    readonly retentionMode: 'drop' | 'detach';
+    /** HH:MM (DBOPS_SCHEDULE_TIMEZONE) of the daily partition maintenance. */
+    readonly maintenanceTime: string;
+  };
+  readonly slackWebhookUrl: string | undefined;
+  readonly httpPort: number | undefined;
+  readonly stackHome: string;
+}
+
+function readStackDefaults(stackHome: string): Record<string, string> {
+  const file = path.join(stackHome, 'stack.env.json');
+  if (!existsSync(file)) return {};
+  try {
+    const all = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    return Object.fromEntries(
+      Object.entries(all).filter(
+        (e): e is [string, string] =>
+          (STACK_VARIABLES as Record<string, string>)[e[0]] === 'default' && typeof e[1] === 'string',
+      ),
+    );
+  } catch {
+    return {};
+  }
+}
+
+function fromDatabaseUrl(raw: string): Partial<Record<VariableName, string>> {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError([
+      'DATABASE_URL: is not a valid URL (expected postgres://user:password@host:port/db)',
+    ]);
+  }
+  const out: Partial<Record<VariableName, string>> = {};
+  if (u.hostname) out.PGHOST = decodeURIComponent(u.hostname);
+  if (u.port) out.PGPORT = u.port;
+  if (u.username) out.PGUSER = decodeURIComponent(u.username);
+  if (u.password) out.PGPASSWORD = decodeURIComponent(u.password);
+  const db = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (db) out.PGDATABASE = db;
+  const sslmode = u.searchParams.get('sslmode');
+  if (sslmode) out.PGSSLMODE = sslmode;
+  return out;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const stackHome = env.DBOPS_STACK_HOME || path.join(REPO_ROOT, '.stack');
+  const stack = readStackDefaults(stackHome);
+  const fromUrl = env.DATABASE_URL ? fromDatabaseUrl(env.DATABASE_URL) : {};
+  const raw: Record<string, string | undefined> = {};
+  const source: Record<string, 'env' | 'stack' | 'default'> = {};
+  for (const name of Object.keys(variables) as VariableName[]) {
+    const envValue = env[name] === '' ? undefined : env[name];
+    const value = envValue ?? fromUrl[name] ?? stack[name];
+    raw[name] = value;
+    source[name] =
+      envValue !== undefined || fromUrl[name] !== undefined
+        ? 'env'
+        : value !== undefined
+          ? 'stack'
+          : 'default';
+  }
+
+  const problems: string[] = [];
+  const parsed = {} as Record<string, unknown>;
+  for (const [name, schema] of Object.entries(variables) as [VariableName, z.ZodType][]) {
+    const r = schema.safeParse(raw[name]);
+    if (r.success) parsed[name] = r.data;
+    else {
+      const shown = SECRET_VARIABLES.has(name) ? '<redacted>' : JSON.stringify(raw[name]);
+      problems.push(`${name}=${shown}: ${r.error.issues.map((i) => i.message).join('; ')}`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const v = parsed as Parsed;
+
+  const storageKind = v.DBOPS_STORAGE ?? (v.DBOPS_S3_BUCKET ? 's3' : 'local');
+  if (storageKind === 's3' && !v.DBOPS_S3_BUCKET) {
+    throw new ConfigError([
+      'DBOPS_STORAGE=s3 needs DBOPS_S3_BUCKET: set the bucket name, or use DBOPS_STORAGE=local',
+    ]);
+  }
+  if (v.DBOPS_S3_SSE === 'aws:kms' && !v.DBOPS_S3_KMS_KEY_ID) {
+    throw new ConfigError(['DBOPS_S3_SSE=aws:kms needs DBOPS_S3_KMS_KEY_ID (the KMS key id or ARN)']);
+  }
+  const storage: Config['storage'] =
+    storageKind === 's3'
+      ? {
+          kind: 's3',
+          bucket: v.DBOPS_S3_BUCKET as string,
+          endpoint: v.DBOPS_S3_ENDPOINT,
+          region: v.DBOPS_S3_REGION,
+          prefix: v.DBOPS_S3_PREFIX.replace(/^\/+|\/+$/g, ''),
+          forcePathStyle: v.DBOPS_S3_FORCE_PATH_STYLE ?? Boolean(v.DBOPS_S3_ENDPOINT),
+          sse: v.DBOPS_S3_SSE,
+          kmsKeyId: v.DBOPS_S3_KMS_KEY_ID,
+          storageClass: v.DBOPS_S3_STORAGE_CLASS,
+        }
+      : { kind: 'local', dir: path.resolve(v.DBOPS_BACKUP_DIR ?? path.join(stackHome, 'backups')) };
+
+  const config: Config = {
+    source,
+    pg: {
+      host: v.PGHOST,
+      port: v.PGPORT,
+      user: v.PGUSER,
+      database: v.PGDATABASE,
+      sslmode: v.PGSSLMODE,
+      passfile: v.PGPASSFILE,
+      password: v.PGPASSWORD,
+      binDir: v.DBOPS_PG_BIN_DIR,
+    },
+    databases: v.DBOPS_DATABASES?.length ? v.DBOPS_DATABASES : [v.PGDATABASE],
+    appRole: v.DBOPS_APP_ROLE,
+    temporal: {
+      address: v.DBOPS_TEMPORAL_ADDRESS,
+      namespace: v.DBOPS_TEMPORAL_NAMESPACE,
+      taskQueue: v.DBOPS_TASK_QUEUE,
+      uiUrl: v.DBOPS_TEMPORAL_UI_URL.replace(/\/+$/, ''),
+      tls: v.DBOPS_TEMPORAL_TLS || Boolean(v.DBOPS_TEMPORAL_API_KEY),
+      apiKey: v.DBOPS_TEMPORAL_API_KEY,
+    },
+    milvus: {
+      address: v.DBOPS_MILVUS_ADDRESS,
+      token: v.DBOPS_MILVUS_TOKEN,
+      dim: v.DBOPS_MILVUS_DIM,
+      metric: v.DBOPS_MILVUS_METRIC,
+      indexType: v.DBOPS_MILVUS_INDEX,
+    },
+    storage,
+    backup: {
+      format: v.DBOPS_BACKUP_FORMAT,
+      compression: v.DBOPS_BACKUP_COMPRESSION,
+      retentionDays: v.DBOPS_RETENTION_DAYS,
+      minKeep: v.DBOPS_RETENTION_MIN_KEEP,
+      maxConcurrentDumps: v.DBOPS_MAX_CONCURRENT_DUMPS,
+      scheduleTime: v.DBOPS_BACKUP_TIME,
+      timezone: v.DBOPS_SCHEDULE_TIMEZONE,
+    },
+    restore: {
+      approvalTimeoutMs: v.DBOPS_RESTORE_APPROVAL_TIMEOUT,
+      fourEyes: v.DBOPS_RESTORE_FOUR_EYES,
+      keepDays: v.DBOPS_RESTORE_KEEP_DAYS,
+      jobs: v.DBOPS_RESTORE_JOBS,
+    },
+    migrations: {
+      dir: path.resolve(v.DBOPS_MIGRATIONS_DIR ?? path.join(REPO_ROOT, 'migrations')),
+      lockTimeoutMs: v.DBOPS_MIGRATION_LOCK_TIMEOUT,
+      statementTimeoutMs: v.DBOPS_MIGRATION_STATEMENT_TIMEOUT,
+    },
+    partitions: {
+      premakeMonths: v.DBOPS_PARTITION_PREMAKE_MONTHS,
+      retentionMonths: v.DBOPS_PARTITION_RETENTION_MONTHS,
+      retentionMode: v.DBOPS_PARTITION_RETENTION_MODE,
+      maintenanceTime: v.DBOPS_PARTITION_MAINTENANCE_TIME,
+    },
+    slackWebhookUrl: v.DBOPS_SLACK_WEBHOOK_URL,
+    httpPort: v.DBOPS_HTTP_PORT,
+    stackHome,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+let cached: Config | undefined;
+
+/** The process-wide configuration, loaded on first use. */
+export function getConfig(): Config {
+  cached ??= loadConfig();
+  return cached;
+}

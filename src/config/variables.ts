@@ -1,0 +1,170 @@
+/**
+ * Every variable dbops reads, with its schema: the one list from which the config (./index.ts),
+ * `dbops config` (./describe.ts) and the dev stack's `env` (src/stack/envvars.ts) derive.
+ */
+import { z } from 'zod';
+import { DATABASE_NAME, DATABASE_NAME_RULE } from '../../common/names';
+import { BACKUP_COMPRESSIONS, BACKUP_FORMATS } from '../../common/backup';
+
+const identifier = z.string().regex(DATABASE_NAME, `must be a PostgreSQL name: ${DATABASE_NAME_RULE}`);
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const hostPort = z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233');
+const url = z.url({ message: 'must be a URL like http://host:port' });
+const duration = z
+  .string()
+  .regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'must be a duration like 30s, 15m, 24h or 7d')
+  .transform(parseDurationMs);
+const csv = (item: z.ZodType<string>) =>
+  z.string().transform((s, ctx) => {
+    const values = s
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
+    for (const v of values) {
+      const r = item.safeParse(v);
+      if (!r.success)
+        ctx.addIssue({ code: 'custom', message: `"${v}": ${r.error.issues[0]?.message ?? 'invalid'}` });
+    }
+    return values;
+  });
+
+export function parseDurationMs(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new Error(`not a duration: ${text}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+    m[2] as 'ms' | 's' | 'm' | 'h' | 'd'
+  ];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** Every variable dbops reads, with its schema. Order is the order `dbops config` prints. */
+export const variables = {
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://')
+    .optional(),
+  PGHOST: z.string().min(1).default('127.0.0.1'),
+  PGPORT: port.default(55432),
+  PGUSER: z.string().min(1).default('postgres'),
+  PGPASSWORD: z.string().optional(),
+  PGPASSFILE: z.string().optional(),
+  PGDATABASE: identifier.default('recsys'),
+  PGSSLMODE: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+  DBOPS_PG_BIN_DIR: z.string().optional(),
+  DBOPS_DATABASES: csv(identifier).optional(),
+  DBOPS_APP_ROLE: identifier.default('recsys_app'),
+
+  DBOPS_TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:17233'),
+  DBOPS_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  DBOPS_TASK_QUEUE: z.string().min(1).default('dbops'),
+  DBOPS_TEMPORAL_UI_URL: url.default('http://127.0.0.1:18233'),
+  DBOPS_TEMPORAL_TLS: bool.default(false),
+  DBOPS_TEMPORAL_API_KEY: z.string().optional(),
+
+  DBOPS_MILVUS_ADDRESS: hostPort.default('127.0.0.1:19531'),
+  DBOPS_MILVUS_TOKEN: z.string().optional(),
+  DBOPS_MILVUS_DIM: positiveInt.max(32768).default(256),
+  DBOPS_MILVUS_METRIC: z.enum(['COSINE', 'IP', 'L2']).default('COSINE'),
+  DBOPS_MILVUS_INDEX: z.enum(['HNSW', 'IVF_FLAT']).default('HNSW'),
+
+  DBOPS_STORAGE: z.enum(['local', 's3']).optional(),
+  DBOPS_BACKUP_DIR: z.string().min(1).optional(),
+  DBOPS_S3_BUCKET: z
+    .string()
+    .regex(
+      /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      'must be an S3 bucket name (lowercase, digits, dots, dashes)',
+    )
+    .optional(),
+  DBOPS_S3_ENDPOINT: url.optional(),
+  DBOPS_S3_REGION: z.string().min(1).default('us-east-1'),
+  DBOPS_S3_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._/-]*$/, 'must contain only letters, digits, . _ / -')
+    .refine((s) => !s.split('/').includes('..'), 'must not contain ..')
+    .default('backups'),
+  DBOPS_S3_FORCE_PATH_STYLE: bool.optional(),
+  DBOPS_S3_SSE: z.enum(['AES256', 'aws:kms']).optional(),
+  DBOPS_S3_KMS_KEY_ID: z.string().optional(),
+  DBOPS_S3_STORAGE_CLASS: z
+    .enum([
+      'STANDARD',
+      'STANDARD_IA',
+      'ONEZONE_IA',
+      'INTELLIGENT_TIERING',
+      'GLACIER_IR',
+      'REDUCED_REDUNDANCY',
+    ])
+    .optional(),
+
+  DBOPS_BACKUP_FORMAT: z.enum(BACKUP_FORMATS).default('custom'),
+  DBOPS_BACKUP_COMPRESSION: z.enum(BACKUP_COMPRESSIONS).default('zstd'),
+  DBOPS_RETENTION_DAYS: positiveInt.default(30),
+  DBOPS_RETENTION_MIN_KEEP: positiveInt.default(7),
+  DBOPS_MAX_CONCURRENT_DUMPS: positiveInt.default(1),
+  DBOPS_BACKUP_TIME: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24 h)')
+    .default('03:00'),
+  DBOPS_SCHEDULE_TIMEZONE: z.string().min(1).default('UTC'),
+
+  DBOPS_RESTORE_APPROVAL_TIMEOUT: duration.default(parseDurationMs('24h')),
+  DBOPS_RESTORE_FOUR_EYES: bool.default(false),
+  DBOPS_RESTORE_KEEP_DAYS: nonNegativeInt.default(7),
+  DBOPS_RESTORE_JOBS: positiveInt.max(64).default(2),
+
+  DBOPS_MIGRATIONS_DIR: z.string().min(1).optional(),
+  DBOPS_MIGRATION_LOCK_TIMEOUT: duration.default(parseDurationMs('10s')),
+  DBOPS_MIGRATION_STATEMENT_TIMEOUT: duration.default(parseDurationMs('0s')),
+
+  DBOPS_PARTITION_PREMAKE_MONTHS: nonNegativeInt.max(60).default(3),
+  DBOPS_PARTITION_RETENTION_MONTHS: positiveInt.max(600).default(13),
+  DBOPS_PARTITION_RETENTION_MODE: z.enum(['drop', 'detach']).default('drop'),
+  DBOPS_PARTITION_MAINTENANCE_TIME: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24 h)')
+    .default('04:30'),
+
+  DBOPS_SLACK_WEBHOOK_URL: url.optional(),
+  DBOPS_HTTP_PORT: port.optional(),
+  DBOPS_STACK_HOME: z.string().optional(),
+} as const;
+
+export type Variables = typeof variables;
+export type VariableName = keyof Variables;
+export type Parsed = { [K in VariableName]: z.output<Variables[K]> };
+
+/** Values never printed, logged or passed to a workflow. */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+  'PGPASSWORD',
+  'DATABASE_URL',
+  'DBOPS_TEMPORAL_API_KEY',
+  'DBOPS_MILVUS_TOKEN',
+  'DBOPS_SLACK_WEBHOOK_URL',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+]);
+
+/**
+ * The variables the dev stack sets (stack.env.json, `npm run stack -- env`). `default`: also the
+ * config's default when the variable is unset; `export`: only exported for tools and tests (the S3
+ * bucket is left out of the defaults on purpose: the dev default store is a local folder).
+ */
+export const STACK_VARIABLES = {
+  PGHOST: 'default',
+  PGPORT: 'default',
+  PGUSER: 'default',
+  PGDATABASE: 'default',
+  DBOPS_PG_BIN_DIR: 'default',
+  DBOPS_TEMPORAL_ADDRESS: 'default',
+  DBOPS_TEMPORAL_UI_URL: 'default',
+  DBOPS_MILVUS_ADDRESS: 'default',
+  DBOPS_S3_ENDPOINT: 'export',
+  DBOPS_S3_BUCKET: 'export',
+  DBOPS_STACK_HOME: 'export',
+} as const satisfies Partial<Record<VariableName, 'default' | 'export'>>;
