@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { exitQuietlyOnBrokenPipe } from '../stdio';
 import { reportError } from './output';
 import { packageVersion } from './version';
 import { registerConfigCommand } from './commands/config';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
+  exitQuietlyOnBrokenPipe();
   try {
     await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

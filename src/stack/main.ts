@@ -9,6 +9,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 
 import { Command, Option } from 'commander';
 
+import { exitQuietlyOnBrokenPipe } from '../stdio';
 import { buildEnv, exportLines, readEnvJson, removeEnvJson, writeEnvJson } from './envvars';
 import { installAll, pgBinDirFromMarker } from './install';
 import { homeForRead, prepareHome, SERVER_NAMES, stackPaths, type ServerName } from './paths';
@@ -237,6 +238,7 @@ function env(): void {
 }
 
 async function main(argv: string[]): Promise<void> {
+  exitQuietlyOnBrokenPipe();
   if (process.getuid?.() === 0) process.umask(0o022); // folders and files must stay readable by `postgres`
   const program = new Command('stack')
     .description('dbops dev stack: PostgreSQL, Temporal (+ Web UI), Milvus and S3 on 127.0.0.1')
