@@ -6,6 +6,21 @@ import { builtinModules } from 'node:module';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
+/** Workflow code (workflows/, common/) runs in Temporal's deterministic sandbox: no Node built-ins, no src/. */
+const sandboxImports = (activitiesRule) => [
+  'error',
+  {
+    paths: nodeBuiltins.map((name) => ({
+      name,
+      message: 'Node built-ins are not allowed in workflow code.',
+    })),
+    patterns: [
+      { group: ['**/src', '**/src/*'], message: 'workflows/ and common/ may not import src/.' },
+      { ...activitiesRule, allowTypeImports: true },
+    ],
+  },
+];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.stack/**', 'bench/out/**', 'bin/**', 'deploy/**/*.js'] },
   js.configs.recommended,
@@ -39,23 +54,10 @@ export default tseslint.config(
     // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no I/O, no env.
     files: ['workflows/**/*.ts', 'common/**/*.ts'],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: nodeBuiltins.map((name) => ({
-            name,
-            message: 'Node built-ins are not allowed in workflow code.',
-          })),
-          patterns: [
-            { group: ['**/src', '**/src/*'], message: 'workflows/ and common/ may not import src/.' },
-            {
-              group: ['**/activities', '**/activities/*'],
-              message: 'Import activities with `import type` only.',
-              allowTypeImports: true,
-            },
-          ],
-        },
-      ],
+      'no-restricted-imports': sandboxImports({
+        group: ['**/activities', '**/activities/*'],
+        message: 'Import activities with `import type` only.',
+      }),
       'no-restricted-globals': [
         'error',
         { name: 'process', message: 'No env or process access in workflow code.' },
@@ -69,24 +71,10 @@ export default tseslint.config(
   {
     files: ['common/**/*.ts'],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: nodeBuiltins.map((name) => ({
-            name,
-            message: 'Node built-ins are not allowed in workflow code.',
-          })),
-          patterns: [
-            { group: ['**/src', '**/src/*'], message: 'workflows/ and common/ may not import src/.' },
-            {
-              group: ['**/activities', '**/activities/*', '**/workflows', '**/workflows/*'],
-              message:
-                'common/ is the bottom layer: it imports only common/ (types from activities at most).',
-              allowTypeImports: true,
-            },
-          ],
-        },
-      ],
+      'no-restricted-imports': sandboxImports({
+        group: ['**/activities', '**/activities/*', '**/workflows', '**/workflows/*'],
+        message: 'common/ is the bottom layer: it imports only common/ (types from activities at most).',
+      }),
     },
   },
   {

