@@ -8,8 +8,8 @@
 import { withPg } from '../activities/postgres/connection';
 import { migratorOptions } from '../activities/postgres/migrate';
 import { migrate } from '../activities/postgres/migrations/migrator';
-import { Behaviors } from '../activities/postgres/seed/behaviors';
-import { itemStatsRows, userProfileRows } from '../activities/postgres/seed/derived';
+import { Behaviors } from '../src/seed/behaviors';
+import { itemStatsRows, userProfileRows } from '../src/seed/derived';
 import {
   impressionRows,
   itemEmbeddingRows,
@@ -18,9 +18,9 @@ import {
   recommendationListRows,
   userEmbeddingRows,
   userRows,
-} from '../activities/postgres/seed/rows';
-import { seedDatabase } from '../activities/postgres/seed/seed';
-import { planSeed, World } from '../activities/postgres/seed/world';
+} from '../src/seed/rows';
+import { seedDatabase } from '../src/seed';
+import { planSeed, World } from '../src/seed/world';
 import { loadConfig } from '../src/config';
 
 const arg = (name: string, def: string) => {

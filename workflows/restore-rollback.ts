@@ -1,5 +1,5 @@
 import { workflowInfo } from '@temporalio/workflow';
-import type { RestoreActivities } from '../activities/postgres/restore';
+import type { RestoreActivities } from '../activities/postgres';
 import type { RollbackInput, RollbackResult } from '../common/restore';
 import { activitiesWith } from './activity-profiles';
 

@@ -1,10 +1,10 @@
 import { CancellationScope, log, workflowInfo } from '@temporalio/workflow';
-import type { RestoreActivities } from '../activities/postgres/restore';
+import type { RestoreActivities } from '../activities/postgres';
 import { FailureType, failure, failureTypeOf, rootMessage } from '../common/failures';
+import { InputError } from '../common/names';
 import {
   type VerifyWorkflowInput,
   type VerifyWorkflowResult,
-  type RestoreInputError,
   verifyScratchDatabaseName,
 } from '../common/restore';
 import { parseBackupId } from '../common/backup';
@@ -33,7 +33,8 @@ export async function verifyBackupWorkflow(input: VerifyWorkflowInput): Promise<
   try {
     scratch = verifyScratchDatabaseName(parseBackupId(input.backupId).database, new Date(started));
   } catch (err) {
-    throw failure(FailureType.InvalidInput, (err as RestoreInputError).message);
+    if (err instanceof InputError) throw failure(FailureType.InvalidInput, err.message);
+    throw err;
   }
   const { backupId } = input;
 

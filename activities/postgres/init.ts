@@ -1,4 +1,4 @@
-import { isValidDatabaseName } from '../../common/backup';
+import { DATABASE_NAME_RULE, isValidDatabaseName } from '../../common/names';
 import { FailureType, failure } from '../../common/failures';
 import { type PgConnectionSettings, quoteIdent, withPg } from './connection';
 
@@ -23,7 +23,7 @@ function checkName(kind: string, name: string, flag: string): void {
   if (!isValidDatabaseName(name)) {
     throw failure(
       FailureType.InvalidInput,
-      `${kind} name ${JSON.stringify(name)} is not valid: use letters, digits, _ $ - (at most 63, not starting with a digit); pass another ${flag}`,
+      `${kind} name ${JSON.stringify(name)} is not valid: use ${DATABASE_NAME_RULE}; pass another ${flag}`,
     );
   }
 }

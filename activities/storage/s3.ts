@@ -17,6 +17,10 @@ let sdkLoading: Promise<S3Sdk> | undefined;
 let libStorageLoading: Promise<LibStorage> | undefined;
 /** The S3 client module, loaded once per process on first use. */
 function s3Sdk(): Promise<S3Sdk> {
+  // dbops pins SDK 3.1175.0, the last release line for Node 20 (package.json); its start-up warning
+  // that later releases need Node 22 is about releases we do not take, and every CLI command and
+  // worker log would repeat it. An operator who wants it back sets the variable to false.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   sdkLoading ??= import('@aws-sdk/client-s3');
   return sdkLoading;
 }

@@ -1,10 +1,13 @@
 import os from 'node:os';
 import type { Config } from '../config';
-import { createDumpActivities, createPostgresActivities } from '../../activities/postgres';
+import {
+  createDumpActivities,
+  createPostgresActivities,
+  createRestoreActivities,
+} from '../../activities/postgres';
 import { createStorageActivities } from '../../activities/storage';
 import { createNotifyActivities } from '../../activities/notify';
 import { createSystemActivities } from '../../activities/system';
-import { createRestoreActivities } from '../../activities/postgres/restore';
 import { createMilvusActivities } from '../../activities/milvus';
 
 /**
@@ -18,11 +21,7 @@ export function buildActivities(config: Config, identity = `dbops@${os.hostname(
     ...createMilvusActivities({ milvus: config.milvus, pg: config.pg }),
     ...createStorageActivities({ storage: config.storage, retention: config.backup }),
     ...createNotifyActivities({ slackWebhookUrl: config.slackWebhookUrl }),
-    ...createRestoreActivities({
-      pg: config.pg,
-      storage: config.storage,
-      ui: { url: config.temporal.uiUrl, namespace: config.temporal.namespace },
-    }),
+    ...createRestoreActivities({ pg: config.pg, storage: config.storage }),
   };
 }
 

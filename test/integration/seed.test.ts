@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPg } from '../../activities/postgres/connection';
 import { migratorOptions } from '../../activities/postgres/migrate';
 import { migrate } from '../../activities/postgres/migrations/migrator';
-import { seedDatabase, type SeedResult } from '../../activities/postgres/seed/seed';
+import { seedDatabase, type SeedResult } from '../../src/seed';
 import { failureTypeOf } from '../../common/failures';
 import { testConfig, uniqueSuffix } from '../helpers/stack';
 

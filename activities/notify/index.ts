@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { humanBytes } from '../../common/text';
 
 /** Slack incoming webhook. The URL is a secret: it comes from the worker's settings, never from arguments. */
 export interface NotifyDeps {
@@ -50,17 +51,6 @@ export interface BackupNotice {
   readonly location?: string;
   readonly error?: string;
   readonly runUrl: string;
-}
-
-function humanBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v.toFixed(u === 0 ? 0 : 1)} ${units[u]}`;
 }
 
 /** The Slack message for a finished backup. */

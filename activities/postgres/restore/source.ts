@@ -7,15 +7,15 @@ import type { Readable } from 'node:stream';
 import {
   type BackupEntry,
   type BackupManifest,
-  type BackupInputError,
   backupFileKey,
   backupStatus,
   parseBackupId,
-} from '../../common/backup';
-import { FailureType, failure } from '../../common/failures';
-import { LATEST, LATEST_VERIFIED } from '../../common/restore';
-import { listBackupEntries, loadManifest, type BackupStore } from '../storage';
-import { decompress, type Digested, exitOf, FileDigest, HashTap, StderrTail } from './dump-pipeline';
+} from '../../../common/backup';
+import { FailureType, failure } from '../../../common/failures';
+import { InputError } from '../../../common/names';
+import { LATEST, LATEST_VERIFIED } from '../../../common/restore';
+import { listBackupEntries, loadManifest, type BackupStore } from '../../storage';
+import { decompress, type Digested, exitOf, FileDigest, HashTap, StderrTail } from '../dump-pipeline';
 
 /** A backup chosen for restore or verification, with what the plan shows. */
 export interface ResolvedBackup {
@@ -64,7 +64,8 @@ export async function resolveBackup(
   try {
     parsed = parseBackupId(selector);
   } catch (err) {
-    throw failure(FailureType.InvalidInput, (err as BackupInputError).message);
+    if (err instanceof InputError) throw failure(FailureType.InvalidInput, err.message);
+    throw err;
   }
   const entries = await listBackupEntries(store, parsed.database);
   const entry = entries.find((e) => e.id === selector && e.complete);

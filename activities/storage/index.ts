@@ -19,17 +19,30 @@ import {
   VERIFICATION_FILE,
   verificationKey,
   backupFolderKey,
-  BackupInputError,
-} from '../common/backup';
-import { FailureType, failure } from '../common/failures';
-import { LocalStore } from './storage/local';
-import { S3Store } from './storage/s3';
-import type { BackupStore, StorageSettings } from './storage/types';
+} from '../../common/backup';
+import { FailureType, failure } from '../../common/failures';
+import { InputError } from '../../common/names';
+import { LocalStore } from './local';
+import { S3Store } from './s3';
+import type { BackupStore, StorageSettings } from './types';
 
-export type { BackupStore, StorageSettings, ObjectInfo, PutOptions } from './storage/types';
+export type { BackupStore, StorageSettings, ObjectInfo, PutOptions } from './types';
 
 export function createBackupStore(settings: StorageSettings): BackupStore {
   return settings.kind === 's3' ? new S3Store(settings) : new LocalStore(settings.dir);
+}
+
+/** Opens the configured store for `fn` and always closes it (an S3 client holds sockets). */
+export async function withBackupStore<T>(
+  settings: StorageSettings,
+  fn: (store: BackupStore) => Promise<T>,
+): Promise<T> {
+  const store = createBackupStore(settings);
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
 }
 
 /** Downloads an object to a local (seekable) file, e.g. for `pg_restore -j`; removes the file on failure. */
@@ -154,22 +167,14 @@ export interface StorageDeps {
 }
 
 function asInputFailure(err: unknown): never {
-  if (err instanceof BackupInputError) throw failure(FailureType.InvalidInput, err.message);
+  if (err instanceof InputError) throw failure(FailureType.InvalidInput, err.message);
   throw err;
 }
 
 /** Activities on the backup store (short profile). Settings and credentials come from the worker. */
 export function createStorageActivities(deps: StorageDeps) {
-  const withStore = async <T>(fn: (store: BackupStore) => Promise<T>): Promise<T> => {
-    const store = createBackupStore(deps.storage);
-    try {
-      return await fn(store);
-    } catch (err) {
-      return asInputFailure(err);
-    } finally {
-      await store.close();
-    }
-  };
+  const withStore = <T>(fn: (store: BackupStore) => Promise<T>): Promise<T> =>
+    withBackupStore(deps.storage, fn).catch(asInputFailure);
   return {
     async probeBackupStore(): Promise<{ location: string }> {
       return withStore(async (store) => {

@@ -1,20 +1,17 @@
 import type { Client } from 'pg';
-import type { BackupManifest } from '../../common/backup';
-import { FailureType, failure } from '../../common/failures';
-import {
-  type PreRestoreComment,
-  assertDatabaseName,
-  parseDerivedDatabaseName,
-  type RestoreInputError,
-} from '../../common/restore';
-import { quoteIdent, withPg, type PgConnectionSettings } from './connection';
+import type { BackupManifest } from '../../../common/backup';
+import { FailureType, failure } from '../../../common/failures';
+import { assertDatabaseName, InputError } from '../../../common/names';
+import { type PreRestoreComment, parseDerivedDatabaseName } from '../../../common/restore';
+import { quoteIdent, withPg, type PgConnectionSettings } from '../connection';
 
 /** Validates a name before it goes anywhere near SQL; InvalidInput names the problem. */
 export function checkedName(name: string, what = 'database name'): string {
   try {
     assertDatabaseName(name, what);
   } catch (err) {
-    throw failure(FailureType.InvalidInput, (err as RestoreInputError).message);
+    if (err instanceof InputError) throw failure(FailureType.InvalidInput, err.message);
+    throw err;
   }
   return name;
 }

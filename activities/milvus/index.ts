@@ -1,11 +1,11 @@
 import { Context } from '@temporalio/activity';
-import type { PgConnectionSettings } from './postgres/connection';
-import { withPg } from './postgres/connection';
-import type { IndexType, Metric } from './milvus/advisor';
-import { withMilvus, type MilvusConnectionSettings } from './milvus/client';
-import { collectionSpecs, type CollectionKind, type CollectionNames } from './milvus/collections';
-import type { ConsistencyTarget } from './milvus/consistency';
-import type { IndexPolicy } from './milvus/manage';
+import type { PgConnectionSettings } from '../postgres/connection';
+import { withPg } from '../postgres/connection';
+import type { IndexType, Metric } from './advisor';
+import { withMilvus, type MilvusConnectionSettings } from './client';
+import { collectionSpecs, type CollectionKind, type CollectionNames } from './collections';
+import type { ConsistencyTarget } from './consistency';
+import type { IndexPolicy } from './manage';
 
 /**
  * The modules that use the Milvus SDK's enums at run time, loaded on the first Milvus activity: a
@@ -13,10 +13,10 @@ import type { IndexPolicy } from './milvus/manage';
  */
 async function milvusOps() {
   const [consistency, maintenance, manage, stats] = await Promise.all([
-    import('./milvus/consistency'),
-    import('./milvus/maintenance'),
-    import('./milvus/manage'),
-    import('./milvus/stats'),
+    import('./consistency'),
+    import('./maintenance'),
+    import('./manage'),
+    import('./stats'),
   ]);
   return { ...consistency, ...maintenance, ...manage, ...stats };
 }

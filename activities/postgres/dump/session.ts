@@ -1,0 +1,122 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  type BackupCompression,
+  type BackupFormat,
+  type TableRowCount,
+  backupFileKey,
+  dumpFileName,
+} from '../../../common/backup';
+import { createBackupStore, type StorageSettings } from '../../storage';
+import { resolvePgBinaries, STATISTICS_SINCE_MAJOR } from '../binaries';
+import { pgChildEnv, type PgConnectionSettings } from '../connection';
+import { withProgress } from '../progress';
+import { pgDumpRunner } from './pg-dump';
+import { countRows, openSnapshot, schemaVersion } from './snapshot';
+import { uploadDirectory, uploadStream } from './upload';
+
+export interface DumpDeps {
+  readonly pg: PgConnectionSettings;
+  readonly storage: StorageSettings;
+  /** Folder for the seekable temporary archive (custom/directory formats); default os.tmpdir(). */
+  readonly tempDir?: string;
+  /** Parallel jobs for the directory format. */
+  readonly directoryJobs?: number;
+}
+
+export interface DumpInput {
+  readonly database: string;
+  readonly backupId: string;
+  readonly format: BackupFormat;
+  readonly compression: BackupCompression;
+}
+
+export interface DumpResult {
+  readonly file: string;
+  readonly location: string;
+  readonly sizeBytes: number;
+  readonly rawBytes: number;
+  readonly sha256: string;
+  readonly serverVersion: string;
+  readonly pgDumpVersion: string;
+  readonly schemaVersion: string | null;
+  /** pg_dump wrote the planner statistics too (PostgreSQL 18+). */
+  readonly statistics: boolean;
+  readonly tables: TableRowCount[];
+  readonly startedAt: string;
+  readonly finishedAt: string;
+}
+
+const HEARTBEAT_MS = 3000;
+
+/**
+ * One dump: a REPEATABLE READ transaction exports its snapshot, pg_dump of the server's major
+ * version dumps in it while the transaction counts every table's rows in the same snapshot, and
+ * the archive streams into the store (the directory format through one tar stream).
+ */
+export async function dumpToStore(deps: DumpDeps, input: DumpInput): Promise<DumpResult> {
+  const startedAt = new Date();
+  const file = dumpFileName(input.format, input.compression);
+  const key = backupFileKey(input.database, input.backupId, file);
+  const store = createBackupStore(deps.storage);
+  const client = await openSnapshot(deps.pg, input.database);
+  const tmp = await mkdtemp(path.join(deps.tempDir ?? os.tmpdir(), `dbops-dump-${input.backupId}-`));
+  const progress = { phase: 'dumping', bytes: 0 };
+  const heartbeats = { everyMs: HEARTBEAT_MS, cancelled: 'backup cancelled' };
+  try {
+    return await withProgress(
+      heartbeats,
+      () => ({ ...progress }),
+      async (kills) => {
+        const version = await client.query<{ server_version: string; server_version_num: string }>(
+          "SELECT current_setting('server_version') AS server_version, current_setting('server_version_num') AS server_version_num",
+        );
+        const serverVersion = version.rows[0]!.server_version;
+        const bins = await resolvePgBinaries(
+          deps.pg.binDir,
+          Math.floor(Number(version.rows[0]!.server_version_num) / 10000),
+        );
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const snapshot = (await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
+        const schema = await schemaVersion(client);
+        // Counting runs in the exporting transaction while pg_dump works in the same snapshot.
+        const counting = countRows(client);
+        counting.catch(() => undefined);
+        const withStatistics = bins.major >= STATISTICS_SINCE_MAJOR;
+        const pgDump = await pgDumpRunner({
+          bins,
+          env: pgChildEnv(deps.pg, input.database),
+          database: input.database,
+          format: input.format,
+          snapshot,
+          jobs: deps.directoryJobs ?? 2,
+          statistics: withStatistics,
+          kills,
+        });
+        const dumping = { compression: input.compression, store, key, tmp, kills, progress, pgDump };
+        const stored = await (input.format === 'directory'
+          ? uploadDirectory(dumping)
+          : uploadStream(dumping));
+        const tables = await counting;
+        await client.query('COMMIT');
+        return {
+          file,
+          location: store.describe(key),
+          ...stored,
+          serverVersion,
+          pgDumpVersion: bins.version,
+          schemaVersion: schema,
+          statistics: withStatistics,
+          tables,
+          startedAt: startedAt.toISOString(),
+          finishedAt: new Date().toISOString(),
+        };
+      },
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+    await rm(tmp, { recursive: true, force: true });
+    await store.close();
+  }
+}

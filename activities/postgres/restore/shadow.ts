@@ -1,0 +1,190 @@
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { BackupManifest } from '../../../common/backup';
+import { loadManifest, withBackupStore } from '../../storage';
+import { STATISTICS_SINCE_MAJOR, type PgBinaries } from '../binaries';
+import { pgChildEnv } from '../connection';
+import { ArchiveFormatError, fillCustomArchiveOffsets } from '../custom-archive';
+import { decompress } from '../dump-pipeline';
+import { checkedName, dropDerivedDatabase, recreateDatabase } from './databases';
+import { runTool, serverBinaries, withRestoreProgress, type RestoreDeps } from './run';
+import { archiveSource, assertDigest, decompressToFile, type ArchiveSource } from './source';
+
+/** The shadow is not live until cut-over: its restore session can trade durability for speed. */
+const FAST_RESTORE_OPTIONS = '-c synchronous_commit=off -c maintenance_work_mem=256MB';
+
+/** The database being written (shadow or scratch): where restoreBackupInto is. */
+export function createShadowActivities(deps: RestoreDeps) {
+  return {
+    /**
+     * Restores a backup into a fresh `database` (a shadow or scratch name; a leftover of an earlier
+     * attempt is dropped first, so a retry after a worker crash starts clean). Custom format:
+     * download to a seekable temp file, then pg_restore -j; plain SQL streams into psql.
+     */
+    async restoreBackupInto(input: {
+      backupId: string;
+      database: string;
+      jobs: number;
+    }): Promise<{ bytes: number; durationMs: number; statisticsRestored: boolean }> {
+      checkedName(input.database);
+      return restoreInto(deps, input);
+    },
+
+    /** Drops a shadow or scratch database (only those names); a missing one is fine. */
+    async dropRestoreDatabase(input: { name: string }): Promise<{ dropped: boolean }> {
+      return { dropped: await dropDerivedDatabase(deps.pg, input.name) };
+    },
+  };
+}
+
+/** One restore into one database: its tools, their environment, the kill list and where it is. */
+interface Restoring {
+  readonly database: string;
+  readonly bins: PgBinaries;
+  readonly env: Record<string, string>;
+  readonly kills: (() => void)[];
+  /** What the heartbeats report. */
+  readonly step: { phase: string };
+}
+
+async function restoreInto(
+  deps: RestoreDeps,
+  input: { backupId: string; database: string; jobs: number },
+): Promise<{ bytes: number; durationMs: number; statisticsRestored: boolean }> {
+  const started = Date.now();
+  return withBackupStore(deps.storage, async (store) => {
+    const manifest = await loadManifest(store, input.backupId);
+    const { bins, serverMajor } = await serverBinaries(deps.pg);
+    // Planner statistics in the archive (pg_dump --statistics) need a PostgreSQL 18+ server to load.
+    const statisticsRestored = manifest.statistics === true && serverMajor >= STATISTICS_SINCE_MAJOR;
+    await recreateDatabase(deps.pg, input.database);
+    const tmp = await scratchFolder(deps.tempDir ?? os.tmpdir(), input.database);
+    const env = {
+      ...pgChildEnv(deps.pg, input.database),
+      PGOPTIONS: FAST_RESTORE_OPTIONS,
+      PATH: process.env.PATH ?? '',
+    };
+    const step = { phase: 'downloading' };
+    try {
+      // pg_restore needs a seekable file; a local zstd archive is decompressed by zstd reading it itself.
+      const source = await archiveSource(store, manifest, {
+        preferFile: manifest.format !== 'plain' && manifest.compression === 'zstd',
+      });
+      return await withRestoreProgress(
+        () => ({ phase: step.phase, bytes: source.digest.bytes, of: manifest.sizeBytes }),
+        async (kills) => {
+          const r: Restoring = { database: input.database, bins, env, kills, step };
+          if (manifest.format === 'plain') await psqlFromStream(r, manifest, source);
+          else await pgRestoreFromFile(r, manifest, source, tmp, input.jobs, statisticsRestored);
+          return { bytes: source.digest.bytes, durationMs: Date.now() - started, statisticsRestored };
+        },
+      );
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
+}
+
+/** A plain SQL dump streams through the decompressor into psql; the digest is proven at the end. */
+async function psqlFromStream(r: Restoring, manifest: BackupManifest, source: ArchiveSource): Promise<void> {
+  r.step.phase = 'psql';
+  if (!source.stream) throw new Error('a plain dump is restored from a stream');
+  const d = decompress(manifest.compression, source.stream);
+  r.kills.push(() => d.kill());
+  await runTool(
+    r.bins.path('psql'),
+    ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '-f', '-'],
+    r.env,
+    d.stream,
+    r.kills,
+    `psql into ${r.database}`,
+  );
+  await d.done;
+  assertDigest(manifest, source.digest);
+}
+
+/** Custom and directory archives: decompressed to a local file (proven), then pg_restore -j. */
+async function pgRestoreFromFile(
+  r: Restoring,
+  manifest: BackupManifest,
+  source: ArchiveSource,
+  tmp: string,
+  jobs: number,
+  statisticsRestored: boolean,
+): Promise<void> {
+  const file = path.join(tmp, manifest.format === 'custom' ? 'dump.pgcustom' : 'dump.tar');
+  await decompressToFile(manifest, source, file, r.kills, Context.current().cancellationSignal);
+  assertDigest(manifest, source.digest);
+  let archive = file;
+  if (manifest.format === 'custom') {
+    r.step.phase = 'indexing';
+    await fillOffsets(file, manifest.id);
+  }
+  if (manifest.format === 'directory') {
+    archive = path.join(tmp, 'dump.pgdir');
+    await mkdir(archive);
+    await runTool(
+      'tar',
+      ['-x', '-f', file, '-C', archive],
+      { PATH: r.env.PATH ?? '' },
+      undefined,
+      r.kills,
+      'tar -x of the directory archive',
+    );
+    await rm(file, { force: true });
+  }
+  r.step.phase = 'pg_restore';
+  await runTool(
+    r.bins.path('pg_restore'),
+    [
+      '--no-password',
+      '--exit-on-error',
+      `--jobs=${Math.max(1, jobs)}`,
+      ...(r.bins.major >= STATISTICS_SINCE_MAJOR
+        ? [statisticsRestored ? '--statistics' : '--no-statistics']
+        : []),
+      '--dbname',
+      r.database,
+      archive,
+    ],
+    r.env,
+    undefined,
+    r.kills,
+    `pg_restore into ${r.database}`,
+  );
+}
+
+/** Data offsets a piped custom archive lacks, so pg_restore -j seeks instead of scanning. */
+async function fillOffsets(file: string, backupId: string): Promise<void> {
+  // A format this reader does not know only costs speed: pg_restore finds the blocks itself.
+  try {
+    const offsets = await fillCustomArchiveOffsets(file);
+    Context.current().log.info('custom archive data offsets', { backupId, ...offsets });
+  } catch (err) {
+    if (!(err instanceof ArchiveFormatError)) throw err;
+    Context.current().log.warn('data offsets not filled in; parallel restore will scan', {
+      backupId,
+      reason: err.message,
+    });
+  }
+}
+
+/**
+ * A fresh scratch folder for restoring into `database`, after removing those of earlier attempts:
+ * a worker killed mid-restore (SIGKILL, OOM, node drained) never reaches its `finally`, and the
+ * decompressed archive it left is as large as the backup. The database name is the run's own
+ * (shadow or scratch, stamped with the workflow's start), and this attempt has just recreated that
+ * database, so no live attempt still uses them.
+ */
+async function scratchFolder(root: string, database: string): Promise<string> {
+  const prefix = `dbops-restore-${database}-`;
+  const entries = await readdir(root).catch(() => [] as string[]);
+  for (const entry of entries) {
+    // mkdtemp adds exactly six characters: a longer name is another database's whose name starts with this one.
+    if (entry.startsWith(prefix) && entry.length === prefix.length + 6)
+      await rm(path.join(root, entry), { recursive: true, force: true });
+  }
+  return mkdtemp(path.join(root, prefix));
+}

@@ -1,0 +1,52 @@
+import { FailureType, failure } from '../../../common/failures';
+import { loadManifest, withBackupStore } from '../../storage';
+import { withPg } from '../connection';
+import { checkedName, compareWithManifest, databaseFacts } from './databases';
+import { withRestoreProgress, type RestoreDeps } from './run';
+
+/** Is the restored database what the backup holds, and does the planner know its data. */
+export function createVerifyActivities(deps: RestoreDeps) {
+  return {
+    /** Compares a restored database with its backup's manifest; any difference fails with VerificationFailed. */
+    async verifyRestoredDatabase(input: {
+      database: string;
+      backupId: string;
+      extensions?: string[];
+    }): Promise<{ tables: number; rows: number; checks: string }> {
+      checkedName(input.database);
+      const manifest = await withBackupStore(deps.storage, (store) => loadManifest(store, input.backupId));
+      let current = '';
+      const facts = await withRestoreProgress(
+        () => ({ phase: 'counting', table: current }),
+        () =>
+          withPg(deps.pg, input.database, (c1) =>
+            withPg(deps.pg, input.database, (c2) => databaseFacts([c1, c2], (t) => (current = t))),
+          ),
+      );
+      const problems = compareWithManifest(facts, manifest, input.extensions);
+      if (problems.length) {
+        throw failure(
+          FailureType.VerificationFailed,
+          `database ${input.database} does not match backup ${input.backupId}: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? `; and ${problems.length - 10} more` : ''}`,
+        );
+      }
+      const leaves = [...facts.tables.values()].filter((t) => t.kind !== 'partitioned');
+      return {
+        tables: leaves.length,
+        rows: leaves.reduce((s, t) => s + t.rows, 0),
+        checks: `${facts.tables.size} tables with exact row counts, schema version ${facts.schemaVersion ?? 'none'}, extensions [${facts.extensions.join(', ')}], no invalid indexes`,
+      };
+    },
+
+    /** Fresh planner statistics after a restore whose archive carried none (before PostgreSQL 18). */
+    async analyzeDatabase(input: { database: string }): Promise<{ durationMs: number }> {
+      checkedName(input.database);
+      const started = Date.now();
+      await withRestoreProgress(
+        () => ({ phase: 'analyze', elapsedMs: Date.now() - started }),
+        () => withPg(deps.pg, input.database, (c) => c.query('ANALYZE')),
+      );
+      return { durationMs: Date.now() - started };
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import type { ApprovalRecord, RestoreResult } from '../../common/restore';
+import type { Planned, RestoreRun } from './run';
+
+/** 6. Report: dry run, the plan only. */
+export function reportDryRun(run: RestoreRun, planned: Planned): RestoreResult {
+  run.phase('done');
+  return run.result(planned, 'dry-run', undefined);
+}
+
+/** 6. Report: timed out or rejected; nothing was changed. */
+export async function reportNotApproved(
+  run: RestoreRun,
+  planned: Planned,
+  approval: ApprovalRecord | undefined,
+): Promise<RestoreResult> {
+  const { target, backupId } = planned.plan;
+  if (!approval) {
+    run.phase('timed-out');
+    await run.tell(
+      `:hourglass: restore of ${target} from ${backupId} cancelled: no approval within ${Math.round(run.input.approvalTimeoutMs / 60000)} min`,
+    );
+    run.phase('timed-out');
+    return run.result(planned, 'timed-out', undefined);
+  }
+  await run.tell(`:no_entry: restore of ${target} from ${backupId} rejected by ${approval.by}`, [
+    { title: 'Comment', value: approval.comment ?? '—' },
+  ]);
+  run.phase('rejected');
+  return run.result(planned, 'rejected', approval);
+}
+
+/** 6. Report: restored; where the old database is kept. */
+export async function reportRestored(
+  run: RestoreRun,
+  planned: Planned,
+  approval: ApprovalRecord,
+  cutover: { targetExisted: boolean; cutoverMs: number },
+): Promise<RestoreResult> {
+  const { target, backupId, preRestoreDatabase } = planned.plan;
+  const done = run.result(planned, 'restored', approval, {
+    preRestoreDatabase: cutover.targetExisted ? preRestoreDatabase : null,
+    cutoverMs: cutover.cutoverMs,
+  });
+  await run.tell(`:white_check_mark: ${target} restored from ${backupId}`, [
+    { title: 'Approved by', value: `${approval.by}${approval.comment ? ` (${approval.comment})` : ''}` },
+    { title: 'Cut-over window', value: `${cutover.cutoverMs} ms` },
+    {
+      title: 'Old database kept as',
+      value: cutover.targetExisted ? `${preRestoreDatabase} (${run.input.keepDays} days)` : '—',
+    },
+  ]);
+  run.phase('done');
+  return { ...done, durationMs: Date.now() - run.started };
+}

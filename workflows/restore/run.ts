@@ -1,0 +1,126 @@
+import { ActivityCancellationType, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { NotifyActivities } from '../../activities/notify';
+import type { RestoreActivities } from '../../activities/postgres';
+import { rootMessage } from '../../common/failures';
+import { workflowRunUrl } from '../../common/links';
+import type {
+  ApprovalRecord,
+  RestorePlan,
+  RestoreResult,
+  RestoreStatus,
+  RestoreWorkflowInput,
+} from '../../common/restore';
+import { activitiesWith } from '../activity-profiles';
+import { restoreStatusQuery } from '../restore-messages';
+
+/** What the starter adds from its configuration (not secrets): a workflow cannot read the worker's settings. */
+export interface RestoreWorkflowSettings {
+  /** Temporal Web UI base, for the run's link in the result and in Slack; without it there is none. */
+  readonly uiUrl?: string;
+}
+
+export type RestoreInput = RestoreWorkflowInput & RestoreWorkflowSettings;
+
+/** The plan the approver sees, and its hash (what an approval names). */
+export interface Planned {
+  readonly plan: RestorePlan;
+  readonly hash: string;
+}
+
+const PHASES_WITH_STEPS = [
+  'resolving',
+  'checking',
+  'planning',
+  'awaiting-approval',
+  'restoring',
+  'verifying',
+  'cutting-over',
+  'analyzing',
+  'notifying',
+  'done',
+];
+
+/** One restore's state: its status (answered by restoreStatusQuery), activities, link and notifications. */
+export class RestoreRun {
+  readonly info = workflowInfo();
+  readonly started = Date.now();
+  readonly link: string | null;
+  status: RestoreStatus;
+  private readonly retry: { retry?: { maximumAttempts: number } };
+
+  constructor(readonly input: RestoreInput) {
+    this.retry = input.maximumAttempts ? { retry: { maximumAttempts: input.maximumAttempts } } : {};
+    this.link = input.uiUrl
+      ? workflowRunUrl(input.uiUrl, this.info.namespace, this.info.workflowId, this.info.runId)
+      : null;
+    this.status = {
+      phase: 'resolving',
+      step: 1,
+      steps: PHASES_WITH_STEPS.length,
+      backupId: null,
+      target: input.target ?? null,
+      requestedBy: input.requestedBy,
+      plan: null,
+      planHash: null,
+      waitingSince: null,
+      approvalDeadline: null,
+      approval: null,
+      error: null,
+    };
+    setHandler(restoreStatusQuery, () => this.status);
+  }
+
+  phase(p: RestoreStatus['phase'], extra: Partial<RestoreStatus> = {}): void {
+    const idx = PHASES_WITH_STEPS.indexOf(p);
+    this.status = { ...this.status, ...extra, phase: p, step: idx >= 0 ? idx + 1 : this.status.step };
+  }
+
+  short(summary: string) {
+    return activitiesWith<RestoreActivities>('short', { summary, ...this.retry });
+  }
+
+  streaming(summary: string) {
+    return activitiesWith<RestoreActivities>('streaming', {
+      summary,
+      ...this.retry,
+      ...(this.input.heartbeatTimeoutMs ? { heartbeatTimeout: this.input.heartbeatTimeoutMs } : {}),
+      // The activity kills pg_restore before the workflow drops the shadow.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    });
+  }
+
+  result(
+    planned: Planned,
+    outcome: RestoreResult['outcome'],
+    approval: ApprovalRecord | undefined,
+    extra: Partial<RestoreResult> = {},
+  ): RestoreResult {
+    return {
+      outcome,
+      plan: planned.plan,
+      planHash: planned.hash,
+      approval: approval ?? null,
+      target: planned.plan.target,
+      preRestoreDatabase: null,
+      cutoverMs: null,
+      durationMs: Date.now() - this.started,
+      link: this.link,
+      ...extra,
+    };
+  }
+
+  /** Best effort: a Slack failure is logged, never fails the restore. */
+  async tell(text: string, fields: { title: string; value: string }[] = []): Promise<void> {
+    this.phase('notifying');
+    const notify = activitiesWith<NotifyActivities>('notify', { summary: 'Slack: restore outcome' });
+    try {
+      await notify.notifySlack({
+        text,
+        fields,
+        link: this.link ? { label: 'Open the run in the Temporal Web UI', url: this.link } : undefined,
+      });
+    } catch (err) {
+      log.warn('Slack notification failed', { error: rootMessage(err) });
+    }
+  }
+}
