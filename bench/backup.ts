@@ -17,8 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createBackupStore } from '../activities/storage';
 import type { BackupCompression, BackupFormat } from '../common/backup';
-import { startBackup } from '../src/backup/start';
-import { connectClient } from '../src/temporal';
+import { startBackup } from '../src/client/backup';
+import { connectClient } from '../src/client/connection';
 import { s3Overrides, testConfig, uniqueSuffix } from '../test/helpers/stack';
 import { hasFlag, median, opt, pgBin, pgEnvFor, secs, startBenchWorker, timedShell, vars } from './lib';
 

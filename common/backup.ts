@@ -19,11 +19,6 @@ export const MANIFEST_FILE = 'manifest.json';
 /** Written by the restore-verification workflow beside the manifest (see BackupVerification). */
 export const VERIFICATION_FILE = 'verification.json';
 
-/** @deprecated the one input error is InputError (common/names.ts); this name goes once no caller uses it. */
-export { InputError as BackupInputError } from './names';
-/** @deprecated import from common/names.ts. */
-export { isValidDatabaseName } from './names';
-
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
 /** `<db>_<UTC yyyymmdd_hhmmss>`: sorts by time within a database. */

@@ -8,11 +8,6 @@ import { assertDatabaseName, DATABASE_NAME, InputError } from './names';
 /** PostgreSQL truncates identifiers longer than NAMEDATALEN-1 bytes: derived names must fit. */
 export const MAX_IDENTIFIER_BYTES = 63;
 
-/** @deprecated the one input error is InputError (common/names.ts); this name goes once no caller uses it. */
-export { InputError as RestoreInputError } from './names';
-/** @deprecated import from common/names.ts. */
-export { assertDatabaseName } from './names';
-
 export type DerivedKind = 'restore' | 'pre_restore' | 'verify';
 const SUFFIX: Record<DerivedKind, string> = {
   restore: '__restore_',
@@ -61,7 +56,7 @@ export const preRestoreDatabaseName = (target: string, time: Date) =>
 export const verifyScratchDatabaseName = (database: string, time: Date) =>
   derivedName('verify', database, time);
 
-/** Checks that every name a restore into `target` derives fits; throws RestoreInputError otherwise. */
+/** Checks that every name a restore into `target` derives fits; throws InputError otherwise. */
 export function assertRestoreTarget(target: string): void {
   const t = new Date(0);
   shadowDatabaseName(target, t);

@@ -14,6 +14,7 @@ import { dbCommandGroup, registerDbLifecycleCommands } from './commands/db-lifec
 import { registerRestoreCommand } from './commands/restore';
 import { registerVerifyCommand } from './commands/verify';
 import { registerBackupCommand } from './commands/backup';
+import { registerBackupsCommand } from './commands/backups';
 import { registerSchedulesCommand } from './commands/schedules';
 
 export function buildProgram(): Command {
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerRestoreCommand(program);
   registerVerifyCommand(program);
   registerBackupCommand(program);
+  registerBackupsCommand(program);
   registerSchedulesCommand(program);
   registerDbLifecycleCommands(dbCommandGroup(program));
   return program;

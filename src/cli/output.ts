@@ -3,6 +3,9 @@ import Table from 'cli-table3';
 import { ConfigError } from '../config';
 import { failureTypeOf, rootMessage } from '../../common/failures';
 
+// The CLI's output helpers in one import; the wording itself is shared with src/client/ (reports it returns).
+export { humanBytes, humanDuration, plural } from '../../common/text';
+
 /** A stream the CLI writes to; `isTTY` is true on a terminal (tty.WriteStream). */
 export type OutputStream = NodeJS.WritableStream & { isTTY?: boolean };
 
@@ -57,11 +60,6 @@ export function printTable(head: string[], rows: Cell[][], stream: OutputStream 
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** `1 row`, `2 rows`; `plural(n, 'batch', 'batches')` for the irregular ones. */
-export function plural(n: number, singular: string, pluralForm = `${singular}s`): string {
-  return `${n} ${n === 1 ? singular : pluralForm}`;
 }
 
 type ProgressPayload = Record<string, string | number>;
@@ -180,24 +178,4 @@ export function reportError(err: unknown): number {
   const message = rootMessage(err);
   process.stderr.write(`dbops: ${type ? `[${type}] ` : ''}${message}\n`);
   return type === 'InvalidInput' || type === 'NotFound' || type === 'Misconfigured' ? 2 : 1;
-}
-
-export function humanBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-export function humanDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 120) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 120) return `${m} min ${Math.round(s - m * 60)} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
 }

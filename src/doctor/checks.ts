@@ -5,7 +5,7 @@ import type { Config } from '../config';
 import { withMilvus } from '../../activities/milvus/client';
 import { resolvePgBinaries } from '../../activities/postgres/binaries';
 import { serverMajorVersion, withPg } from '../../activities/postgres/connection';
-import { withClient } from '../temporal';
+import { withClient } from '../client/connection';
 import { rootMessage } from '../../common/failures';
 
 export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip';

@@ -1,6 +1,7 @@
 import { type ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
 import { backupScheduleId } from '../../common/ids';
-import { backupSearchAttributes, backupSummary, backupWorkflowArgs } from '../backup/start';
+import { backupSearchAttributes, backupSummary, backupWorkflowArgs } from '../client/backup';
+import type { ScheduledStart } from '../client/start';
 import type { Config } from '../config';
 
 /**
@@ -20,14 +21,14 @@ export function backupSchedules(config: Config): ScheduleOptions[] {
       jitter: '10 minutes',
     },
     action: {
-      type: 'startWorkflow' as const,
+      type: 'startWorkflow',
       workflowType: 'backupWorkflow',
       taskQueue: config.temporal.taskQueue,
       workflowId: backupScheduleId(database),
       args: [backupWorkflowArgs(config, database, 'scheduled')],
       staticSummary: backupSummary(database, 'scheduled'),
       typedSearchAttributes: backupSearchAttributes(database),
-    },
+    } satisfies ScheduledStart<'backupWorkflow'>,
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 day' },
     memo: { description: `daily backup of ${database}` },
   }));

@@ -2,6 +2,7 @@ import { type ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client'
 import { DEFAULT_COLLECTION_NAMES } from '../../activities/milvus/collections';
 import { milvusMaintenanceScheduleId } from '../../common/ids';
 import type { MilvusMaintenanceInput } from '../../workflows/milvus-maintenance';
+import type { ScheduledStart } from '../client/start';
 import type { Config } from '../config';
 
 /** After the nightly backups (DBOPS_BACKUP_TIME defaults to 03:00), in DBOPS_SCHEDULE_TIMEZONE. */
@@ -20,12 +21,12 @@ export function milvusMaintenanceSchedules(config: Config): ScheduleOptions[] {
       scheduleId: milvusMaintenanceScheduleId(collection),
       spec: { calendars: [{ ...MILVUS_MAINTENANCE_TIME }], timezone: config.backup.timezone },
       action: {
-        type: 'startWorkflow' as const,
+        type: 'startWorkflow',
         workflowType: 'milvusMaintenanceWorkflow',
         taskQueue: config.temporal.taskQueue,
         workflowId: milvusMaintenanceScheduleId(collection),
         args: [input],
-      },
+      } satisfies ScheduledStart<'milvusMaintenanceWorkflow'>,
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '6 hours' },
       memo: { description: `nightly Milvus maintenance of ${collection}` },
     };

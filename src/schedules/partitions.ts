@@ -1,7 +1,8 @@
 import { type ScheduleOptions, ScheduleOverlapPolicy } from '@temporalio/client';
 import { partitionMaintenanceScheduleId } from '../../common/ids';
+import { maintenanceInput } from '../client/partitions';
+import type { ScheduledStart } from '../client/start';
 import type { Config } from '../config';
-import { maintenanceInput } from '../cli/commands/partitions';
 
 /**
  * Daily partition maintenance of every configured database (DBOPS_PARTITION_MAINTENANCE_TIME in
@@ -15,12 +16,12 @@ export function partitionMaintenanceSchedules(config: Config): ScheduleOptions[]
     scheduleId: partitionMaintenanceScheduleId(database),
     spec: { calendars: [{ hour, minute }], timezone: config.backup.timezone },
     action: {
-      type: 'startWorkflow' as const,
+      type: 'startWorkflow',
       workflowType: 'partitionMaintenanceWorkflow',
       taskQueue: config.temporal.taskQueue,
       workflowId: partitionMaintenanceScheduleId(database),
       args: [maintenanceInput(config, database)],
-    },
+    } satisfies ScheduledStart<'partitionMaintenanceWorkflow'>,
     policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '6 hours' },
     memo: { description: `daily partition maintenance of ${database}` },
   }));

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgClientConfig } from '../../activities/postgres/connection';
 import { createBackupStore, listBackupEntries, type BackupStore } from '../../activities/storage';
 import { latestKey, type LatestPointer } from '../../common/backup';
-import { startBackup } from '../../src/backup/start';
+import { startBackup } from '../../src/client/backup';
 import { stackVars, testConfig, uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { createPopulatedDatabase, dropDatabase } from './backup-helpers';

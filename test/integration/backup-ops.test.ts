@@ -12,7 +12,7 @@ import { createNotifyActivities } from '../../activities/notify';
 import { createBackupStore, listBackupEntries, pruneDatabase } from '../../activities/storage';
 import { latestKey, makeBackupId, manifestKey } from '../../common/backup';
 import { backupScheduleId } from '../../common/ids';
-import { startBackup } from '../../src/backup/start';
+import { startBackup } from '../../src/client/backup';
 import { applySchedules } from '../../src/schedules';
 import { s3Overrides, stackVars, testConfig, uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupStore, listBackupEntries } from '../../activities/storage';
 import type { BackupManifest, LatestPointer } from '../../common/backup';
 import { latestKey, manifestKey } from '../../common/backup';
-import { startBackup } from '../../src/backup/start';
+import { startBackup } from '../../src/client/backup';
 import { backupProgressQuery } from '../../workflows/backup-messages';
 import { s3Overrides, testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';

@@ -8,7 +8,7 @@ import { createMilvusActivities } from '../../activities/milvus';
 import { connectMilvus } from '../../activities/milvus/client';
 import { failureTypeOf, rootMessage } from '../../common/failures';
 import { milvusMaintenanceWorkflowId } from '../../common/ids';
-import { startMilvusMaintenance } from '../../src/cli/commands/milvus';
+import { startMilvusMaintenance } from '../../src/client/milvus';
 import type { MilvusMaintenanceResult } from '../../workflows/milvus-maintenance';
 import { milvusMaintenanceProgressQuery } from '../../workflows/milvus-messages';
 import { REPO_ROOT } from '../../src/config';

@@ -5,7 +5,7 @@ import { CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../../src/cli/main';
 import { createProgress, formatTable, plural, printTable, useColor } from '../../src/cli/output';
-import { decidedText } from '../../src/cli/commands/restore';
+import { decidedText } from '../../src/cli/commands/restore/print';
 import { packageVersion } from '../../src/cli/version';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -1,16 +1,15 @@
 import { Presets } from 'cli-progress';
 import type { Command } from 'commander';
-import { seedDatabase, validateSeedOptions, type SeedResult } from '../../../activities/postgres/seed/seed';
+import { seedDatabase, validateSeedOptions, type SeedResult } from '../../seed';
 import { failure, FailureType } from '../../../common/failures';
 import { getConfig } from '../../config';
 import { createProgress, humanBytes, humanDuration, plural, printJson, printTable } from '../output';
-import { databaseOption } from './partitions';
+import { databaseOption } from '../options';
+import { dbCommandGroup } from './db-lifecycle';
 
 /** The `db` command group (init and cleanup are added to it elsewhere); here: `db seed`. */
 export function registerDbCommand(program: Command): Command {
-  const db =
-    program.commands.find((c) => c.name() === 'db') ??
-    program.command('db').description('database lifecycle: init, seed, cleanup');
+  const db = dbCommandGroup(program);
   registerSeedCommand(db);
   return db;
 }

@@ -11,7 +11,7 @@ import {
 import { failure, FailureType } from '../../../common/failures';
 import { getConfig } from '../../config';
 import { humanDuration, plural, printJson, printTable } from '../output';
-import { databaseOption } from './partitions';
+import { databaseOption } from '../options';
 
 interface CommonOpts {
   database?: string;

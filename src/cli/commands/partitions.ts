@@ -1,61 +1,16 @@
 import type { Command } from 'commander';
-import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { withPg } from '../../../activities/postgres/connection';
 import { type PartitionStatus, partitionStatus } from '../../../activities/postgres/partitions';
-import { isValidDatabaseName } from '../../../common/backup';
-import { FailureType, failure } from '../../../common/failures';
-import { partitionMaintenanceWorkflowId } from '../../../common/ids';
-import type {
-  PartitionMaintenanceInput,
-  PartitionMaintenanceResult,
-} from '../../../workflows/partition-maintenance';
-import { type Config, getConfig } from '../../config';
-import { withClient, workflowUrl } from '../../temporal';
+import type { PartitionMaintenanceResult } from '../../../workflows/partition-maintenance';
+import { withClient, workflowUrl } from '../../client/connection';
+import {
+  maintenanceInput,
+  partitionMaintenanceResult,
+  startPartitionMaintenance,
+} from '../../client/partitions';
+import { getConfig } from '../../config';
+import { databaseOption } from '../options';
 import { humanBytes, plural, printJson, printTable } from '../output';
-
-export function databaseOption(config: Config, database: string | undefined): string {
-  const name = database ?? config.pg.database;
-  if (!isValidDatabaseName(name)) {
-    throw failure(
-      FailureType.InvalidInput,
-      `--database ${JSON.stringify(name)} is not a valid database name: use letters, digits, _ $ - (at most 63 characters, not starting with a digit)`,
-    );
-  }
-  return name;
-}
-
-export function maintenanceInput(config: Config, database: string): PartitionMaintenanceInput {
-  return {
-    database,
-    premakeMonths: config.partitions.premakeMonths,
-    retentionMonths: config.partitions.retentionMonths,
-    retentionMode: config.partitions.retentionMode,
-    uiUrl: config.temporal.uiUrl,
-  };
-}
-
-/** Starts today's maintenance of `database`; a second start the same UTC day attaches to the first run. */
-export async function startPartitionMaintenance(
-  client: Client,
-  config: Config,
-  input: PartitionMaintenanceInput,
-  now = new Date(),
-): Promise<{ workflowId: string; runId: string | undefined; alreadyStarted: boolean }> {
-  const workflowId = partitionMaintenanceWorkflowId(input.database, now);
-  try {
-    const handle = await client.workflow.start('partitionMaintenanceWorkflow', {
-      taskQueue: config.temporal.taskQueue,
-      workflowId,
-      args: [input],
-    });
-    return { workflowId, runId: handle.firstExecutionRunId, alreadyStarted: false };
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      return { workflowId, runId: undefined, alreadyStarted: true };
-    }
-    throw err;
-  }
-}
 
 export function printMaintenanceResult(r: PartitionMaintenanceResult): void {
   process.stdout.write(`${r.summary}\n`);
@@ -129,9 +84,7 @@ export function registerPartitionsCommand(program: Command): void {
             `  ${workflowUrl(config, started.workflowId, started.runId)}\n`,
         );
         if (!opts.wait) return;
-        const result = (await client.workflow
-          .getHandle(started.workflowId, started.runId)
-          .result()) as PartitionMaintenanceResult;
+        const result = await partitionMaintenanceResult(client, started);
         if (opts.json) printJson(result);
         else printMaintenanceResult(result);
       });

@@ -1,26 +1,9 @@
-import { ScheduleNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { FailureType, failure } from '../../../common/failures';
+import { withClient } from '../../client/connection';
 import { getConfig } from '../../config';
-import { applySchedules, desiredSchedules } from '../../schedules';
-import { withClient } from '../../temporal';
+import { applySchedules } from '../../schedules';
+import { knownSchedule, scheduleStates } from '../../schedules/state';
 import { printJson, printTable } from '../output';
-
-async function knownHandle(client: Client, id: string) {
-  const handle = client.schedule.getHandle(id);
-  try {
-    await handle.describe();
-  } catch (err) {
-    if (err instanceof ScheduleNotFoundError) {
-      throw failure(
-        FailureType.NotFound,
-        `no schedule ${id}: run "dbops schedules apply", then "dbops schedules list"`,
-      );
-    }
-    throw err;
-  }
-  return handle;
-}
 
 export function registerSchedulesCommand(program: Command): void {
   const schedules = program
@@ -47,32 +30,7 @@ export function registerSchedulesCommand(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const config = getConfig();
-      const rows = await withClient(config, async (client) => {
-        const out = [];
-        for (const { area, options } of desiredSchedules(config)) {
-          try {
-            const d = await client.schedule.getHandle(options.scheduleId).describe();
-            out.push({
-              id: options.scheduleId,
-              area,
-              paused: d.state.paused,
-              nextRun: d.info.nextActionTimes[0]?.toISOString() ?? null,
-              lastRun: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
-            });
-          } catch (err) {
-            if (!(err instanceof ScheduleNotFoundError)) throw err;
-            out.push({
-              id: options.scheduleId,
-              area,
-              paused: null,
-              nextRun: null,
-              lastRun: null,
-              missing: true,
-            });
-          }
-        }
-        return out;
-      });
+      const rows = await withClient(config, (client) => scheduleStates(client, config));
       if (opts.json) printJson(rows);
       else
         printTable(
@@ -91,7 +49,7 @@ export function registerSchedulesCommand(program: Command): void {
     .description('full description of one schedule')
     .action(async (id: string) => {
       await withClient(getConfig(), async (client) =>
-        printJson(await (await knownHandle(client, id)).describe()),
+        printJson(await (await knownSchedule(client, id)).describe()),
       );
     });
   for (const [name, verb] of [
@@ -104,7 +62,7 @@ export function registerSchedulesCommand(program: Command): void {
       .option('--note <text>', 'why (shown in the Web UI)')
       .action(async (id: string, opts: { note?: string }) => {
         await withClient(getConfig(), async (client) => {
-          const handle = await knownHandle(client, id);
+          const handle = await knownSchedule(client, id);
           await handle[verb](opts.note ?? `${name}d with dbops`);
         });
         process.stdout.write(`${id} ${name}d\n`);
@@ -114,7 +72,7 @@ export function registerSchedulesCommand(program: Command): void {
     .command('trigger <id>')
     .description('run a schedule now (its overlap policy applies: a running backup is not doubled)')
     .action(async (id: string) => {
-      await withClient(getConfig(), async (client) => (await knownHandle(client, id)).trigger());
+      await withClient(getConfig(), async (client) => (await knownSchedule(client, id)).trigger());
       process.stdout.write(`${id} triggered\n`);
     });
 }

@@ -1,8 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
-import { workflowRunUrl } from '../common/links';
-import type { Config } from './config';
+import { workflowRunUrl } from '../../common/links';
+import type { Config } from '../config';
 
-/** The one place that builds the Temporal connection and client for every CLI command. */
+/** The one place that builds the Temporal connection and client for the CLI, tests and benchmarks. */
 export async function connectClient(config: Config): Promise<{ client: Client; connection: Connection }> {
   const connection = await Connection.connect({
     address: config.temporal.address,

@@ -1,11 +1,18 @@
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import type { BackupCompression, BackupFormat, BackupWorkflowInput } from '../../common/backup';
-import { isValidDatabaseName } from '../../common/backup';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type {
+  BackupCompression,
+  BackupFormat,
+  BackupProgress,
+  BackupWorkflowInput,
+} from '../../common/backup';
+import { isValidDatabaseName } from '../../common/names';
 import { FailureType, failure } from '../../common/failures';
 import { backupWorkflowId } from '../../common/ids';
 import type { backupWorkflow } from '../../workflows/backup';
+import { backupProgressQuery } from '../../workflows/backup-messages';
 import { DBOPS_DATABASE, DBOPS_OPERATION } from '../../common/search-attributes';
 import type { Config } from '../config';
+import { startOrJoin } from './start';
 
 /** The workflow's arguments: what to back up plus non-secret defaults from the config. */
 export function backupWorkflowArgs(
@@ -51,19 +58,30 @@ export async function startBackup(
       `database name ${JSON.stringify(options.database)} is not valid: use letters, digits, _ $ -`,
     );
   }
-  const workflowId = backupWorkflowId(options.database, options.now ?? new Date());
-  try {
-    return await client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
-      taskQueue: config.temporal.taskQueue,
-      workflowId,
-      args: [backupWorkflowArgs(config, options.database, 'manual', options.format, options.compression)],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-      staticSummary: backupSummary(options.database, 'manual'),
-      typedSearchAttributes: backupSearchAttributes(options.database),
-    });
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return client.workflow.getHandle(workflowId);
-    throw err;
-  }
+  const { handle } = await startOrJoin(client, 'backupWorkflow', {
+    taskQueue: config.temporal.taskQueue,
+    workflowId: backupWorkflowId(options.database, options.now ?? new Date()),
+    args: [backupWorkflowArgs(config, options.database, 'manual', options.format, options.compression)],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+    staticSummary: backupSummary(options.database, 'manual'),
+    typedSearchAttributes: backupSearchAttributes(options.database),
+  });
+  return handle;
+}
+
+/**
+ * Phase from the workflow's query, bytes live from the dump activity's heartbeat when one is
+ * running (the query only knows the bytes stored so far).
+ */
+export async function backupProgress(
+  client: Client,
+  handle: WorkflowHandle<typeof backupWorkflow>,
+): Promise<BackupProgress> {
+  const progress = await handle.query(backupProgressQuery);
+  const beat = (await handle.describe()).raw.pendingActivities?.[0]?.heartbeatDetails?.payloads?.[0];
+  const live = beat
+    ? client.options.loadedDataConverter.payloadConverter.fromPayload<{ bytes?: number }>(beat)
+    : undefined;
+  return { ...progress, bytes: live?.bytes ?? progress.bytes };
 }

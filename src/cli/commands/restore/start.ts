@@ -1,0 +1,96 @@
+import os from 'node:os';
+import type { Command } from 'commander';
+import { LATEST, LATEST_VERIFIED, type RestoreResult, type RestoreStatus } from '../../../../common/restore';
+import { withClient, workflowUrl } from '../../../client/connection';
+import { pollRestoreStatus, startRestore, type RestoreHandle } from '../../../client/restore';
+import { getConfig } from '../../../config';
+import { createProgress, printJson } from '../../output';
+import { printPlan, printResult } from './print';
+
+interface StartOptions {
+  target?: string;
+  database?: string;
+  dryRun?: boolean;
+  wait?: boolean;
+  as: string;
+  json?: boolean;
+}
+
+async function waitWithProgress(handle: RestoreHandle, json: boolean): Promise<RestoreResult> {
+  const bar = json
+    ? undefined
+    : createProgress({
+        format: 'restore [{bar}] {step}/{steps} {phase}',
+        plainFormat: 'restore: step {step}/{steps} {phase}',
+      });
+  bar?.start(10, 0, { phase: 'starting', step: 0, steps: 10 });
+  try {
+    await pollRestoreStatus(
+      handle,
+      () => false,
+      (s) => {
+        bar?.setTotal(s.steps);
+        bar?.update(s.step, { phase: s.phase, step: s.step, steps: s.steps });
+      },
+    );
+    return await handle.result();
+  } finally {
+    bar?.stop();
+  }
+}
+
+async function start(backup: string, opts: StartOptions): Promise<void> {
+  const config = getConfig();
+  await withClient(config, async (client) => {
+    const handle = await startRestore(client, config, {
+      backup,
+      target: opts.target,
+      database: opts.database,
+      dryRun: opts.dryRun,
+      requestedBy: opts.as,
+    });
+    const link = workflowUrl(config, handle.workflowId);
+    if (opts.dryRun) {
+      const r = await handle.result();
+      if (opts.json) printJson({ workflowId: handle.workflowId, ...r });
+      else
+        printPlan(
+          { plan: r.plan, planHash: r.planHash, requestedBy: opts.as } as RestoreStatus,
+          handle.workflowId,
+          link,
+        );
+      return;
+    }
+    const s = await pollRestoreStatus(handle, (x) => x.phase === 'awaiting-approval');
+    if (!s || s.phase !== 'awaiting-approval') {
+      await handle.result(); // surfaces the failure (e.g. a corrupted backup is refused here)
+    }
+    if (!opts.json && s?.plan) printPlan(s, handle.workflowId, link);
+    if (opts.wait) {
+      const r = await waitWithProgress(handle, Boolean(opts.json));
+      if (opts.json) printJson({ workflowId: handle.workflowId, ...r });
+      else printResult(r);
+      if (r.outcome !== 'restored') process.exitCode = 1;
+    } else if (opts.json) {
+      printJson({ workflowId: handle.workflowId, status: s, link });
+    }
+  });
+}
+
+export function registerStart(restore: Command): void {
+  restore
+    // `dbops restore <backup> ...` runs this default subcommand; approve/reject/status/list/rollback are siblings.
+    .command('start', { isDefault: true })
+    .description('start a restore: resolve and check the backup, show the plan, wait for approval')
+    .argument('<backup>', `backup id, ${LATEST} or ${LATEST_VERIFIED}`)
+    .option('--target <db>', "database to replace (default: the backup's database)")
+    .option(
+      '--database <db>',
+      `whose backups ${LATEST}/${LATEST_VERIFIED} look at (default: --target or the first configured)`,
+    )
+    .option('--dry-run', 'show the plan and change nothing')
+    .option('--wait', 'wait for the approval and the restore, with progress')
+    .option('--as <name>', 'who requests the restore', process.env.USER ?? os.userInfo().username)
+    .option('--json', 'machine-readable output')
+    .action(start);
+}

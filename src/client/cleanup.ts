@@ -1,0 +1,111 @@
+import {
+  deleteExpiredRecommendations,
+  dropLeftoverDatabases,
+  vacuumAnalyze,
+} from '../../activities/postgres/cleanup';
+import { withPg } from '../../activities/postgres/connection';
+import { applyPartitionRetention } from '../../activities/postgres/partitions';
+import { createBackupStore, listBackupEntries } from '../../activities/storage';
+import { verifiedBackupTimes } from '../../common/lifecycle';
+import { plural } from '../../common/text';
+import type { Config } from '../config';
+
+/** Shadow and verification scratch databases are in use for at most this long. */
+export const SCRATCH_MAX_AGE_MS = 24 * 3_600_000;
+const CLEANUP_BATCH_ROWS = 10_000;
+const RECOMMENDATION_TABLES = ['recommendation_lists', 'recommendation_items', 'recommendation_impressions'];
+
+export interface CleanupRow {
+  readonly step: string;
+  readonly object: string;
+  readonly action: string;
+  readonly result: string;
+}
+
+/**
+ * `dbops db cleanup`: expired recommendations, partitions past retention (only with a verified
+ * backup newer than their end), leftover restore/verification databases, then VACUUM (ANALYZE)
+ * of what changed. Runs in this process; with dryRun it only reads.
+ */
+export async function runCleanup(
+  config: Config,
+  input: { database: string; dryRun: boolean; now?: Date },
+): Promise<CleanupRow[]> {
+  const { database, dryRun } = input;
+  const now = input.now ?? new Date();
+  const rows: CleanupRow[] = [];
+  const verb = (done: boolean, planned: string) => (dryRun ? `would ${planned}` : done ? 'done' : 'kept');
+
+  const store = createBackupStore(config.storage);
+  let verified: string[];
+  try {
+    verified = verifiedBackupTimes(await listBackupEntries(store, database));
+  } finally {
+    await store.close();
+  }
+
+  await withPg(config.pg, database, async (client) => {
+    const recs = await deleteExpiredRecommendations(client, { batchRows: CLEANUP_BATCH_ROWS, dryRun });
+    rows.push({
+      step: 'expired recommendations',
+      object: 'recommendation_lists',
+      action: dryRun ? 'count' : 'delete',
+      result: !recs.tablePresent
+        ? 'no table (V003 not applied)'
+        : dryRun
+          ? `${plural(recs.lists, 'expired list')} would be deleted`
+          : `${plural(recs.lists, 'list')} deleted in ${plural(recs.batches, 'batch', 'batches')}`,
+    });
+
+    const retention = await applyPartitionRetention(client, database, {
+      now,
+      retentionMonths: config.partitions.retentionMonths,
+      mode: config.partitions.retentionMode,
+      verifiedBackups: verified,
+      dryRun,
+    });
+    if (!retention.decisions.length) {
+      rows.push({
+        step: 'partition retention',
+        object: 'user_behaviors',
+        action: '-',
+        result: `no partition older than ${plural(config.partitions.retentionMonths, 'month')}`,
+      });
+    }
+    for (const d of retention.decisions) {
+      rows.push({
+        step: 'partition retention',
+        object: d.partition,
+        action: d.action,
+        result: d.action === 'refuse' ? `REFUSED: ${d.reason}` : `${verb(d.done, d.action)}: ${d.reason}`,
+      });
+    }
+
+    if (!dryRun && recs.lists > 0) {
+      const vacuumed = await vacuumAnalyze(client, RECOMMENDATION_TABLES);
+      rows.push({ step: 'vacuum', object: vacuumed.join(', '), action: 'VACUUM (ANALYZE)', result: 'done' });
+    }
+  });
+
+  const maintenanceDb = config.pg.database === database ? 'postgres' : config.pg.database;
+  await withPg(config.pg, maintenanceDb, async (client) => {
+    const leftovers = await dropLeftoverDatabases(client, database, {
+      now,
+      keepDays: config.restore.keepDays,
+      scratchMaxAgeMs: SCRATCH_MAX_AGE_MS,
+      dryRun,
+    });
+    if (!leftovers.decisions.length) {
+      rows.push({ step: 'leftover databases', object: `${database}__*`, action: '-', result: 'none' });
+    }
+    for (const d of leftovers.decisions) {
+      rows.push({
+        step: `leftover ${d.kind} database`,
+        object: d.database,
+        action: d.action,
+        result: d.action === 'drop' ? `${verb(d.done, 'drop')}: ${d.reason}` : d.reason,
+      });
+    }
+  });
+  return rows;
+}
