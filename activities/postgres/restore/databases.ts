@@ -220,6 +220,25 @@ export interface SwapInput {
   readonly comment: PreRestoreComment;
 }
 
+/**
+ * The comment the swap leaves on the database it swapped in: proof, on a retry, that this swap (not
+ * something else) is why `incoming` is gone and `target` exists.
+ */
+export interface SwappedInComment {
+  readonly dbops: 'swapped_in';
+  readonly from: string;
+  readonly workflowId: string;
+}
+
+function swappedInBy(comment: string | null, from: string, workflowId: string): boolean {
+  try {
+    const c = JSON.parse(comment ?? '') as Partial<SwappedInComment>;
+    return c.dbops === 'swapped_in' && c.from === from && c.workflowId === workflowId;
+  } catch {
+    return false;
+  }
+}
+
 export interface SwapResult {
   readonly cutoverMs: number;
   readonly terminatedSessions: number;
@@ -242,13 +261,17 @@ export async function swapDatabases(pg: PgConnectionSettings, input: SwapInput):
       await databaseExists(c, incoming),
       await databaseExists(c, outgoing),
     ];
-    if (!i && t) {
+    // A retry after a committed swap finds incoming gone and target present, and so does a swap
+    // whose incoming database was dropped meanwhile (db cleanup of a kept copy or of an old shadow):
+    // only the comment this swap wrote on target tells them apart. Never report the second as done.
+    if (!i && t && swappedInBy(await databaseComment(c, target), incoming, input.comment.workflowId)) {
       return { cutoverMs: 0, terminatedSessions: 0, targetExisted: o, alreadyDone: true };
     }
     if (!i)
       throw failure(
         FailureType.NotFound,
-        `database ${incoming} does not exist: nothing to swap into ${target}`,
+        `database ${incoming} does not exist: nothing to swap into ${target}, which is unchanged` +
+          (t ? ' (it was dropped, e.g. by db cleanup, or never made; no swap of this run put it there)' : ''),
       );
     if (o)
       throw failure(FailureType.Refused, `database ${outgoing} already exists: refusing to overwrite it`);
@@ -272,7 +295,12 @@ export async function swapDatabases(pg: PgConnectionSettings, input: SwapInput):
             await commentOnDatabase(c, outgoing, JSON.stringify(input.comment));
             await alterDatabase(c, outgoing, 'ALLOW_CONNECTIONS true');
           }
-          await commentOnDatabase(c, target, null);
+          const swappedIn: SwappedInComment = {
+            dbops: 'swapped_in',
+            from: incoming,
+            workflowId: input.comment.workflowId,
+          };
+          await commentOnDatabase(c, target, JSON.stringify(swappedIn));
           await alterDatabase(c, target, 'ALLOW_CONNECTIONS true');
           await c.query('COMMIT');
           blocked = false;
@@ -297,12 +325,14 @@ export async function swapDatabases(pg: PgConnectionSettings, input: SwapInput):
   });
 }
 
+async function databaseComment(c: Client, name: string): Promise<string | null> {
+  const r = await c.query<{ c: string | null }>(
+    "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1",
+    [name],
+  );
+  return r.rows[0]?.c ?? null;
+}
+
 export async function readDatabaseComment(pg: PgConnectionSettings, name: string): Promise<string | null> {
-  return withPg(pg, undefined, async (c) => {
-    const r = await c.query<{ c: string | null }>(
-      "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1",
-      [name],
-    );
-    return r.rows[0]?.c ?? null;
-  });
+  return withPg(pg, undefined, (c) => databaseComment(c, name));
 }
