@@ -10,8 +10,6 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { createBackupStore } from '../activities/storage';
-import { loadConfig } from '../src/config';
 import {
   deleteNamespace,
   ensureNamespace,
@@ -20,30 +18,14 @@ import {
   testNamespaceName,
   testNamespaceStarted,
 } from '../src/stack/namespaces';
-import { stackVars } from './helpers/stack';
+import { stackBucket, stackVars } from './helpers/stack';
 
 /** A run that started longer ago than this is over (the suite takes minutes): its leftovers go. */
 const STALE_MS = 3 * 3600_000;
 
-function bucketRoot(vars: Record<string, string>, prefix: string) {
-  // The AWS SDK reads credentials from the process environment.
-  process.env.AWS_ACCESS_KEY_ID = vars.AWS_ACCESS_KEY_ID;
-  process.env.AWS_SECRET_ACCESS_KEY = vars.AWS_SECRET_ACCESS_KEY;
-  process.env.AWS_REGION = vars.AWS_REGION ?? 'us-east-1';
-  return createBackupStore(
-    loadConfig({
-      DBOPS_STACK_HOME: vars.DBOPS_STACK_HOME,
-      DBOPS_STORAGE: 's3',
-      DBOPS_S3_BUCKET: vars.DBOPS_S3_BUCKET,
-      DBOPS_S3_ENDPOINT: vars.DBOPS_S3_ENDPOINT,
-      DBOPS_S3_PREFIX: prefix,
-    }).storage,
-  );
-}
-
 /** Deletes every object under `prefix/` (a run's own prefix). */
-async function removeS3Prefix(vars: Record<string, string>, prefix: string): Promise<number> {
-  const store = bucketRoot(vars, prefix);
+async function removeS3Prefix(prefix: string): Promise<number> {
+  const store = stackBucket(prefix);
   try {
     const objects = await store.list('');
     for (const o of objects) await store.delete(o.key);
@@ -67,12 +49,12 @@ async function removeStaleRuns(vars: Record<string, string>): Promise<void> {
     if (entry.startsWith(TEST_NAMESPACE_PREFIX) && stale(entry))
       rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
   }
-  const root = bucketRoot(vars, '');
+  const root = stackBucket('');
   try {
     const prefixes = new Set(
       (await root.list(TEST_NAMESPACE_PREFIX)).map((o) => o.key.split('/')[0] ?? '').filter(stale),
     );
-    for (const prefix of prefixes) await removeS3Prefix(vars, prefix);
+    for (const prefix of prefixes) await removeS3Prefix(prefix);
   } finally {
     await root.close();
   }
@@ -104,7 +86,7 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
     await deleteNamespace(address, namespace).catch((e: unknown) =>
       errors.push(`namespace ${namespace}: ${String(e)}`),
     );
-    await removeS3Prefix(vars, namespace).catch((e: unknown) =>
+    await removeS3Prefix(namespace).catch((e: unknown) =>
       errors.push(`s3 prefix ${namespace}/: ${String(e)}`),
     );
     try {

@@ -8,6 +8,7 @@ import { msNumberToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 
 import { DBOPS_SEARCH_ATTRIBUTES } from '../../common/search-attributes';
+import { sleep } from './procs';
 
 /** Test runs' namespaces start with this; the run's UTC start time follows (see testNamespaceName). */
 export const TEST_NAMESPACE_PREFIX = 'dbops-test-';
@@ -82,7 +83,7 @@ export async function ensureNamespace(
         break;
       } catch (err) {
         if (!notFound(err) || attempt >= 120) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await sleep(250);
       }
     }
     const have = new Set(Object.keys(listed.customAttributes ?? {}));

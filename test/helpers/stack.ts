@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { createBackupStore, type BackupStore } from '../../activities/storage';
 import { loadConfig, REPO_ROOT, type Config } from '../../src/config';
 
 /** The running dev stack's settings (written by `npm run stack -- up`). */
@@ -56,13 +57,35 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
   return loadConfig(env);
 }
 
-/** S3 settings of the dev stack's versitygw, under the run's own prefix (removed at the end of the run). */
-export function s3Overrides(prefix: string): Record<string, string> {
-  const vars = stackVars();
-  // The AWS SDK reads credentials from the process environment.
+/** The AWS SDK reads credentials from the process environment: the dev stack's versitygw keys. */
+function useStackS3Credentials(vars: Record<string, string>): void {
   process.env.AWS_ACCESS_KEY_ID = vars.AWS_ACCESS_KEY_ID;
   process.env.AWS_SECRET_ACCESS_KEY = vars.AWS_SECRET_ACCESS_KEY;
   process.env.AWS_REGION = vars.AWS_REGION ?? 'us-east-1';
+}
+
+/**
+ * The dev stack's bucket as a store rooted at `prefix` ('' for the whole bucket): for the run's own
+ * setup and teardown and for the isolation snapshot, which look beyond one test's prefix.
+ */
+export function stackBucket(prefix: string): BackupStore {
+  const vars = stackVars();
+  useStackS3Credentials(vars);
+  return createBackupStore(
+    loadConfig({
+      DBOPS_STACK_HOME: vars.DBOPS_STACK_HOME,
+      DBOPS_STORAGE: 's3',
+      DBOPS_S3_BUCKET: vars.DBOPS_S3_BUCKET,
+      DBOPS_S3_ENDPOINT: vars.DBOPS_S3_ENDPOINT,
+      DBOPS_S3_PREFIX: prefix,
+    }).storage,
+  );
+}
+
+/** S3 settings of the dev stack's versitygw, under the run's own prefix (removed at the end of the run). */
+export function s3Overrides(prefix: string): Record<string, string> {
+  const vars = stackVars();
+  useStackS3Credentials(vars);
   return {
     DBOPS_STORAGE: 's3',
     DBOPS_S3_BUCKET: vars.DBOPS_S3_BUCKET!,

@@ -19,9 +19,8 @@ import { Client, Connection } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 
 import { connectMilvus } from '../../activities/milvus/client';
-import { createBackupStore } from '../../activities/storage';
-import { loadConfig } from '../../src/config';
-import { stackVars } from '../helpers/stack';
+import { loadConfig, type Config } from '../../src/config';
+import { stackBucket, stackVars } from '../helpers/stack';
 
 export interface Snapshot {
   defaultWorkflows: string[];
@@ -49,10 +48,14 @@ function listFiles(dir: string, base = dir): string[] {
   });
 }
 
-async function temporalState(address: string) {
+/**
+ * Read only: lists what the user's namespace holds (dbops' configured namespace, `default` unless
+ * DBOPS_TEMPORAL_NAMESPACE says otherwise, as for the quickstart); no test writes there.
+ */
+async function temporalState(address: string, userNamespace: string) {
   const connection = await Connection.connect({ address });
   try {
-    const client = new Client({ connection, namespace: 'default' });
+    const client = new Client({ connection, namespace: userNamespace });
     const defaultWorkflows: string[] = [];
     for await (const wf of client.workflow.list())
       defaultWorkflows.push(
@@ -108,11 +111,7 @@ async function postgresState(vars: Record<string, string>) {
   }
 }
 
-async function milvusState(vars: Record<string, string>): Promise<string[]> {
-  const config = loadConfig({
-    DBOPS_STACK_HOME: vars.DBOPS_STACK_HOME,
-    DBOPS_MILVUS_ADDRESS: vars.DBOPS_MILVUS_ADDRESS,
-  });
+async function milvusState(config: Config): Promise<string[]> {
   const client = await connectMilvus(config.milvus);
   try {
     const res = await client.showCollections();
@@ -125,19 +124,8 @@ async function milvusState(vars: Record<string, string>): Promise<string[]> {
   }
 }
 
-async function bucketState(vars: Record<string, string>): Promise<string[]> {
-  process.env.AWS_ACCESS_KEY_ID = vars.AWS_ACCESS_KEY_ID;
-  process.env.AWS_SECRET_ACCESS_KEY = vars.AWS_SECRET_ACCESS_KEY;
-  process.env.AWS_REGION = vars.AWS_REGION ?? 'us-east-1';
-  const store = createBackupStore(
-    loadConfig({
-      DBOPS_STACK_HOME: vars.DBOPS_STACK_HOME,
-      DBOPS_STORAGE: 's3',
-      DBOPS_S3_BUCKET: vars.DBOPS_S3_BUCKET,
-      DBOPS_S3_ENDPOINT: vars.DBOPS_S3_ENDPOINT,
-      DBOPS_S3_PREFIX: '',
-    }).storage,
-  );
+async function bucketState(): Promise<string[]> {
+  const store = stackBucket('');
   try {
     return (await store.list(''))
       .filter((o) => !TEST_OWNED.test(o.key))
@@ -149,17 +137,19 @@ async function bucketState(vars: Record<string, string>): Promise<string[]> {
 
 export async function takeSnapshot(): Promise<Snapshot> {
   const vars = stackVars();
+  // dbops' own config on the dev stack, as the quickstart and the user's commands load it.
+  const user = loadConfig({ DBOPS_STACK_HOME: vars.DBOPS_STACK_HOME });
   const [temporal, pg, milvusCollections, bucketObjects] = await Promise.all([
-    temporalState(vars.DBOPS_TEMPORAL_ADDRESS!),
+    temporalState(user.temporal.address, user.temporal.namespace),
     postgresState(vars),
-    milvusState(vars),
-    bucketState(vars),
+    milvusState(user),
+    bucketState(),
   ]);
   return {
     ...temporal,
     ...pg,
     milvusCollections,
-    stackBackups: listFiles(path.join(vars.DBOPS_STACK_HOME!, 'backups')).sort(),
+    stackBackups: user.storage.kind === 'local' ? listFiles(user.storage.dir).sort() : [],
     bucketObjects,
   };
 }

@@ -243,7 +243,10 @@ export interface SwapResult {
   readonly cutoverMs: number;
   readonly terminatedSessions: number;
   readonly targetExisted: boolean;
-  /** True when a previous attempt had already swapped (idempotent retry). */
+  /**
+   * True when a previous attempt of this run had already swapped (idempotent retry), proven by the
+   * swapped_in comment that attempt left on the target, not assumed from the names alone.
+   */
   readonly alreadyDone: boolean;
 }
 
