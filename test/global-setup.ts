@@ -18,6 +18,7 @@ import {
   testNamespaceName,
   testNamespaceStarted,
 } from '../src/stack/namespaces';
+import { drillTable } from './drills/kit/report';
 import { stackBucket, stackVars } from './helpers/stack';
 
 /** A run that started longer ago than this is over (the suite takes minutes): its leftovers go. */
@@ -80,8 +81,12 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   process.env.DBOPS_TEST_NAMESPACE = namespace;
   process.env.DBOPS_TEST_BACKUP_DIR = backupDir;
   process.env.DBOPS_TEST_S3_PREFIX = namespace;
+  // Fault drills append their summary rows here; the table is printed when the run ends.
+  process.env.DBOPS_DRILL_REPORT = path.join(scratch, 'drills.jsonl');
 
   return async () => {
+    const table = drillTable(process.env.DBOPS_DRILL_REPORT!);
+    if (table) console.log(`\n${table}\n`);
     const errors: string[] = [];
     await deleteNamespace(address, namespace).catch((e: unknown) =>
       errors.push(`namespace ${namespace}: ${String(e)}`),

@@ -41,6 +41,9 @@ export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.
     DBOPS_SLACK_WEBHOOK_URL: config.slackWebhookUrl,
     DBOPS_MIGRATIONS_DIR: config.migrations.dir,
     DBOPS_STACK_HOME: config.stackHome,
+    DBOPS_FAILPOINTS: config.failpoints
+      .map(([name, a]) => `${name}=${a.kind === 'crash' ? 'crash' : `pause:${a.ms}`}`)
+      .join(','),
   };
   for (const [name, value] of Object.entries(effective)) {
     const shown =

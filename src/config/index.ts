@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { PgConnectionSettings } from '../../activities/postgres/connection';
 import type { StorageSettings } from '../../activities/storage/types';
 import type { BackupCompression, BackupFormat } from '../../common/backup';
+import { parseFailpoint, type FailpointAction, type FailpointName } from '../../common/failpoints';
 import { SECRET_VARIABLES, STACK_VARIABLES, variables, type Parsed, type VariableName } from './variables';
 
 export { parseDurationMs, SECRET_VARIABLES, STACK_VARIABLES } from './variables';
@@ -87,6 +88,8 @@ export interface Config {
   readonly slackWebhookUrl: string | undefined;
   readonly httpPort: number | undefined;
   readonly stackHome: string;
+  /** DBOPS_FAILPOINTS: where a fault drill makes the worker crash or stall (empty in production). */
+  readonly failpoints: readonly (readonly [FailpointName, FailpointAction])[];
 }
 
 function readStackDefaults(stackHome: string): Record<string, string> {
@@ -240,6 +243,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     slackWebhookUrl: v.DBOPS_SLACK_WEBHOOK_URL,
     httpPort: v.DBOPS_HTTP_PORT,
     stackHome,
+    failpoints: (v.DBOPS_FAILPOINTS ?? []).map((text) => parseFailpoint(text)!),
   };
   return deepFreeze(config);
 }

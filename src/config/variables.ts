@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { DATABASE_NAME, DATABASE_NAME_RULE } from '../../common/names';
 import { BACKUP_COMPRESSIONS, BACKUP_FORMATS } from '../../common/backup';
+import { FAILPOINTS, parseFailpoint } from '../../common/failpoints';
 
 const identifier = z.string().regex(DATABASE_NAME, `must be a PostgreSQL name: ${DATABASE_NAME_RULE}`);
 const port = z.coerce.number().int().min(1).max(65535);
@@ -133,6 +134,15 @@ export const variables = {
   DBOPS_SLACK_WEBHOOK_URL: url.optional(),
   DBOPS_HTTP_PORT: port.optional(),
   DBOPS_STACK_HOME: z.string().optional(),
+  /** Fault drills only (test/drills/): never set in production. */
+  DBOPS_FAILPOINTS: csv(
+    z
+      .string()
+      .refine(
+        (v) => parseFailpoint(v) !== undefined,
+        `must be <failpoint>=crash or <failpoint>=pause:<ms>, failpoints: ${FAILPOINTS.join(', ')}`,
+      ),
+  ).optional(),
 } as const;
 
 export type Variables = typeof variables;

@@ -4,6 +4,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import type { Config } from '../config';
 import { REPO_ROOT } from '../config';
 import { dumpTaskQueue } from '../../common/ids';
+import { setFailpoints } from '../../activities/failpoints';
 import { buildActivities, buildDumpActivities } from './activities';
 
 /** Prebundled workflow code, written by `npm run build` next to the compiled worker. */
@@ -52,6 +53,12 @@ export async function createWorker(
   config: Config,
   overrides: Partial<WorkerOptions> = {},
 ): Promise<CreatedWorker> {
+  setFailpoints(new Map(config.failpoints));
+  if (config.failpoints.length > 0) {
+    process.stderr.write(
+      `dbops worker: DBOPS_FAILPOINTS is set (${config.failpoints.map(([n]) => n).join(', ')}): this worker will crash or stall on purpose; fault drills only\n`,
+    );
+  }
   const connection = await NativeConnection.connect({
     address: config.temporal.address,
     tls: config.temporal.tls ? {} : undefined,
