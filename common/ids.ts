@@ -39,6 +39,14 @@ export function milvusMaintenanceScheduleId(collection: string): string {
   return `milvus-maintenance-${collection}`;
 }
 
+/**
+ * Workflow ID of the repair (`dbops milvus check --fix`) of `collection`: one repair of a collection
+ * at a time; its earlier runs are listed under the same ID in the Web UI.
+ */
+export function milvusRepairWorkflowId(collection: string): string {
+  return `milvus-repair/${collection}`;
+}
+
 /** Workflow ID of the partition maintenance of `database` on the UTC day of `day`: one run per database and day. */
 export function partitionMaintenanceWorkflowId(database: string, day: Date): string {
   return `partition-maintenance/${database}/${day.toISOString().slice(0, 10)}`;

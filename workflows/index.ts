@@ -1,6 +1,7 @@
 // Bundle entry for the worker: every workflow dbops runs is exported here.
 export { pingWorkflow } from './ping';
 export { milvusMaintenanceWorkflow } from './milvus-maintenance';
+export { milvusRepairWorkflow } from './milvus-repair';
 export { backupWorkflow } from './backup';
 export { restoreWorkflow } from './restore';
 export { restoreRollbackWorkflow } from './restore-rollback';

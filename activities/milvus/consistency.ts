@@ -40,7 +40,8 @@ export interface ConsistencyReport {
   readonly orphaned: IdDifference;
 }
 
-export type ProgressFn = (p: { phase: string; done: number; total: number }) => void;
+/** Progress of a check or repair: the activity's heartbeat (which also delivers cancellation). */
+export type ProgressFn = (p: { phase: string; done: number; total?: number }) => void;
 
 // Milvus caps offset+limit of a query at 16384; larger id sets are enumerated by id prefix.
 const QUERY_LIMIT = 16384;
@@ -94,12 +95,18 @@ async function countEntities(client: MilvusClient, collection: string): Promise<
   return Number(res.data[0]?.['count(*)'] ?? 0);
 }
 
-/** Every primary key in the (loaded) collection. */
-export async function milvusIds(client: MilvusClient, collection: string, pk: string): Promise<Set<string>> {
+/** Every primary key in the (loaded) collection, read with Strong consistency (deletes already applied). */
+export async function milvusIds(
+  client: MilvusClient,
+  collection: string,
+  pk: string,
+  onProgress: ProgressFn = () => undefined,
+): Promise<Set<string>> {
   const ids = new Set<string>();
   const walk = async (prefix: string): Promise<void> => {
     const expr = prefix === '' ? `${pk} != ""` : `${pk} like "${prefix}%"`;
     const got = await queryIds(client, collection, pk, expr);
+    onProgress({ phase: 'read Milvus ids', done: ids.size + got.length });
     if (got.length < QUERY_LIMIT || prefix.length >= 8) {
       for (const id of got) ids.add(id);
       return;
@@ -127,10 +134,18 @@ function difference(
   return { all, diff: { count: all.length, sample: all.slice(0, sampleSize) } };
 }
 
-async function compare(client: MilvusClient, pg: PgClient, target: ConsistencyTarget, sampleSize: number) {
+/** The report, with every missing and orphaned id (sorted) for a repair. */
+export async function compare(
+  client: MilvusClient,
+  pg: PgClient,
+  target: ConsistencyTarget,
+  sampleSize: number,
+  onProgress: ProgressFn = () => undefined,
+) {
   const { table, idColumn } = PG_EMBEDDING_TABLES[target.kind];
   const inPg = await postgresIds(pg, target);
-  const inMilvus = await milvusIds(client, target.collection, idColumn);
+  onProgress({ phase: 'read PostgreSQL ids', done: inPg.size });
+  const inMilvus = await milvusIds(client, target.collection, idColumn, onProgress);
   const missing = difference(inPg, inMilvus, sampleSize);
   const orphaned = difference(inMilvus, inPg, sampleSize);
   const report: ConsistencyReport = {
@@ -150,86 +165,7 @@ export async function checkConsistency(
   pg: PgClient,
   target: ConsistencyTarget,
   sampleSize = 10,
+  onProgress: ProgressFn = () => undefined,
 ): Promise<ConsistencyReport> {
-  return (await compare(client, pg, target, sampleSize)).report;
-}
-
-async function hasItemsTable(pg: PgClient): Promise<boolean> {
-  const r = await pg.query<{ n: string }>(
-    `SELECT count(*)::text AS n FROM information_schema.columns
-      WHERE table_schema = 'public' AND table_name = 'items' AND column_name IN ('id', 'type', 'created_at')`,
-  );
-  return r.rows[0]?.n === '3';
-}
-
-function rowsQuery(kind: CollectionKind, withItems: boolean): string {
-  if (kind === 'users') {
-    return `SELECT e.user_id::text AS id, e.embedding::text AS embedding,
-                   (extract(epoch FROM coalesce(e.updated_at, now())) * 1000)::bigint::text AS ts
-              FROM public.user_embeddings e WHERE e.user_id = ANY($1::uuid[]) AND e.embedding IS NOT NULL`;
-  }
-  return withItems
-    ? `SELECT e.item_id::text AS id, e.embedding::text AS embedding, coalesce(i.type, '') AS item_type,
-              (extract(epoch FROM coalesce(i.created_at, e.updated_at, now())) * 1000)::bigint::text AS ts
-         FROM public.item_embeddings e LEFT JOIN public.items i ON i.id = e.item_id
-        WHERE e.item_id = ANY($1::uuid[]) AND e.embedding IS NOT NULL`
-    : `SELECT e.item_id::text AS id, e.embedding::text AS embedding, '' AS item_type,
-              (extract(epoch FROM coalesce(e.updated_at, now())) * 1000)::bigint::text AS ts
-         FROM public.item_embeddings e WHERE e.item_id = ANY($1::uuid[]) AND e.embedding IS NOT NULL`;
-}
-
-export interface FixResult {
-  readonly before: ConsistencyReport;
-  readonly upserted: number;
-  readonly deleted: number;
-  readonly after: ConsistencyReport;
-}
-
-/** Upserts missing vectors from PostgreSQL and deletes orphans, in batches. Idempotent. */
-export async function fixConsistency(
-  client: MilvusClient,
-  pg: PgClient,
-  target: ConsistencyTarget,
-  onProgress: ProgressFn,
-  batchSize = 500,
-  sampleSize = 10,
-): Promise<FixResult> {
-  const { report: before, missingIds, orphanedIds } = await compare(client, pg, target, sampleSize);
-  const { idColumn } = PG_EMBEDDING_TABLES[target.kind];
-  const withItems = target.kind === 'items' && (await hasItemsTable(pg));
-  const sql = rowsQuery(target.kind, withItems);
-  let upserted = 0;
-  for (let i = 0; i < missingIds.length; i += batchSize) {
-    const batch = missingIds.slice(i, i + batchSize);
-    const r = await pg.query<{ id: string; embedding: string; item_type?: string; ts: string }>(sql, [batch]);
-    const rows = r.rows.map((row) => {
-      const base = { [idColumn]: row.id, embedding: JSON.parse(row.embedding) as number[] };
-      return target.kind === 'items'
-        ? { ...base, item_type: (row.item_type ?? '').slice(0, 32), created_at: Number(row.ts) }
-        : { ...base, updated_at: Number(row.ts) };
-    });
-    if (rows.length) {
-      const res = await client.upsert({ collection_name: target.collection, fields_data: rows });
-      ensureOk(res, `upsert into ${target.collection}`, FailureType.Misconfigured);
-      upserted += rows.length;
-    }
-    onProgress({
-      phase: 'upsert',
-      done: Math.min(i + batchSize, missingIds.length),
-      total: missingIds.length,
-    });
-  }
-  let deleted = 0;
-  for (let i = 0; i < orphanedIds.length; i += batchSize) {
-    const batch = orphanedIds.slice(i, i + batchSize);
-    const expr = `${idColumn} in [${batch.map((id) => JSON.stringify(id)).join(',')}]`;
-    ensureOk(
-      await client.deleteEntities({ collection_name: target.collection, expr }),
-      `delete orphans from ${target.collection}`,
-    );
-    deleted += batch.length;
-    onProgress({ phase: 'delete', done: deleted, total: orphanedIds.length });
-  }
-  const after = await checkConsistency(client, pg, target, sampleSize);
-  return { before, upserted, deleted, after };
+  return (await compare(client, pg, target, sampleSize, onProgress)).report;
 }

@@ -12,13 +12,14 @@ import type { IndexPolicy } from './manage';
  * worker that only runs backups and restores never loads the SDK (gRPC, protobuf) into memory.
  */
 async function milvusOps() {
-  const [consistency, maintenance, manage, stats] = await Promise.all([
+  const [consistency, maintenance, manage, repair, stats] = await Promise.all([
     import('./consistency'),
     import('./maintenance'),
     import('./manage'),
+    import('./repair'),
     import('./stats'),
   ]);
-  return { ...consistency, ...maintenance, ...manage, ...stats };
+  return { ...consistency, ...maintenance, ...manage, ...repair, ...stats };
 }
 
 export interface MilvusSettings extends MilvusConnectionSettings {
@@ -115,27 +116,31 @@ export function createMilvusActivities(deps: MilvusDeps) {
       return withMilvus(conn, (client) => compactionPlans(client, input.compactionId));
     },
 
+    /** Read-only: ids in PostgreSQL vs ids in Milvus (Strong reads); heartbeats while reading. */
     async milvusCheckConsistency(input: { kind: CollectionKind; collection: string; database?: string }) {
       const { checkConsistency } = await milvusOps();
       const target = consistencyTarget(input);
       return withMilvus(conn, (client) =>
-        withPg(deps.pg, target.database, (pg) => checkConsistency(client, pg, target)),
+        withPg(deps.pg, target.database, (pg) => checkConsistency(client, pg, target, 10, progress)),
       );
     },
 
-    /** Upserts missing vectors and deletes orphans in batches; heartbeats progress. */
-    async milvusFixConsistency(input: {
+    /**
+     * Upserts missing vectors and deletes orphans in batches; refuses, changing nothing, when it
+     * finds more than `maxDeletes` orphans (the bound the repair workflow allowed). Heartbeats.
+     */
+    async milvusRepairConsistency(input: {
       kind: CollectionKind;
       collection: string;
       database?: string;
+      maxDeletes: number;
       batchSize?: number;
     }) {
-      const { fixConsistency } = await milvusOps();
+      const { repairConsistency } = await milvusOps();
       const target = consistencyTarget(input);
+      const limits = { maxDeletes: input.maxDeletes, batchSize: input.batchSize };
       return withMilvus(conn, (client) =>
-        withPg(deps.pg, target.database, (pg) =>
-          fixConsistency(client, pg, target, progress, input.batchSize),
-        ),
+        withPg(deps.pg, target.database, (pg) => repairConsistency(client, pg, target, limits, progress)),
       );
     },
   };

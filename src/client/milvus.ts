@@ -1,5 +1,6 @@
-import type { Client } from '@temporalio/client';
-import { milvusMaintenanceWorkflowId } from '../../common/ids';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { milvusMaintenanceWorkflowId, milvusRepairWorkflowId } from '../../common/ids';
+import { DBOPS_DATABASE, DBOPS_OPERATION } from '../../common/search-attributes';
 import type {
   MilvusMaintenanceInput,
   MilvusMaintenanceResult,
@@ -9,6 +10,7 @@ import {
   milvusMaintenanceProgressQuery,
   type MilvusMaintenanceProgress,
 } from '../../workflows/milvus-messages';
+import type { MilvusRepairInput, milvusRepairWorkflow } from '../../workflows/milvus-repair';
 import type { Config } from '../config';
 import { startOrJoin } from './start';
 
@@ -49,4 +51,30 @@ export async function watchMilvusMaintenance(
     await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, 1000))]);
   }
   return result;
+}
+
+/**
+ * Starts the repair of `input.collection` (`dbops milvus check --fix`); `started` is false when a
+ * repair of that collection is already running: the handle is then that run's (one at a time).
+ */
+export async function startMilvusRepair(
+  client: Client,
+  config: Config,
+  input: MilvusRepairInput,
+): Promise<{
+  handle: WorkflowHandle<typeof milvusRepairWorkflow>;
+  runId: string | undefined;
+  started: boolean;
+}> {
+  const confirmed = input.confirmDelete === undefined ? '' : `, deletion of ${input.confirmDelete} confirmed`;
+  return startOrJoin(client, 'milvusRepairWorkflow', {
+    taskQueue: config.temporal.taskQueue,
+    workflowId: milvusRepairWorkflowId(input.collection),
+    args: [input],
+    staticSummary: `repair Milvus ${input.collection} from PostgreSQL ${input.database}${confirmed}`,
+    typedSearchAttributes: [
+      { key: DBOPS_OPERATION, value: 'milvus-repair' },
+      { key: DBOPS_DATABASE, value: input.database },
+    ],
+  });
 }

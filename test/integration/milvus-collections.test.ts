@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataType, LoadState, type MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { createMilvusActivities } from '../../activities/milvus';
 import { connectMilvus } from '../../activities/milvus/client';
-import { fixConsistency } from '../../activities/milvus/consistency';
+import { repairConsistency } from '../../activities/milvus/repair';
 import { withPg } from '../../activities/postgres/connection';
+import { failureTypeOf } from '../../common/failures';
 import { seededUnitVector } from '../helpers/vectors';
 import { testConfig, uniqueSuffix } from '../helpers/stack';
 
@@ -184,7 +185,7 @@ describe('dbops milvus advise', () => {
 });
 
 describe('dbops milvus check', () => {
-  it('finds planted missing and orphaned ids and --fix repairs them', async () => {
+  it('finds planted missing and orphaned ids; the repair refuses above its bound, else repairs them', async () => {
     await hnsw.milvusInit({ names: { items: syncName, users: names.users } });
     const pgIds: string[] = Array.from({ length: 200 }, () => randomUUID());
     await withPg(config.pg, database, async (pg) => {
@@ -221,15 +222,19 @@ describe('dbops milvus check', () => {
     expect(report.orphaned.count).toBe(15);
     expect([...report.orphaned.sample].every((id) => orphans.includes(id))).toBe(true);
 
+    // The repair workflow's bound (common/milvus-repair.ts): more orphans than allowed → nothing changes.
+    const target = { kind: 'items' as const, collection: syncName, database };
+    const refused = await withPg(config.pg, database, (pg) =>
+      repairConsistency(client, pg, target, { maxDeletes: 14 }, () => undefined),
+    ).catch((e: unknown) => e);
+    expect(failureTypeOf(refused)).toBe('Refused');
+    expect(String(refused)).toContain('found 15 orphans');
+    const unchanged = await hnsw.milvusCheckConsistency(target);
+    expect([unchanged.milvusIds, unchanged.missing.count, unchanged.orphaned.count]).toEqual([195, 20, 15]);
+
     const phases: string[] = [];
     const fixed = await withPg(config.pg, database, (pg) =>
-      fixConsistency(
-        client,
-        pg,
-        { kind: 'items', collection: syncName, database },
-        (p) => phases.push(p.phase),
-        8,
-      ),
+      repairConsistency(client, pg, target, { maxDeletes: 15, batchSize: 8 }, (p) => phases.push(p.phase)),
     );
     expect(fixed.upserted).toBe(20);
     expect(fixed.deleted).toBe(15);
