@@ -4,7 +4,7 @@
  * Workflow-safe (no Node built-ins): used by the workflow, the activities and the CLI.
  */
 import type { BackupEntry } from './backup';
-import { parseDerivedDatabaseName, parsePreRestoreComment } from './restore';
+import { type DbopsMark, parseDerivedDatabaseName, parseMark, parsePreRestoreComment } from './restore';
 
 export const BEHAVIORS_TABLE = 'user_behaviors';
 export const BEHAVIORS_DEFAULT_PARTITION = 'user_behaviors_default';
@@ -166,38 +166,83 @@ export function keepUntilFromComment(comment: string | null | undefined): Date |
 }
 
 const DAY_MS = 86_400_000;
+const MARK_OF: Record<LeftoverKind, DbopsMark['dbops']> = {
+  shadow: 'restore',
+  pre_restore: 'pre_restore',
+  scratch: 'verify',
+};
+
+/** The workflow ids named in the marks of shadow and scratch databases (whose status decides). */
+export function leftoverWorkflowIds(
+  databases: readonly { name: string; comment: string | null }[],
+): string[] {
+  const ids = new Set<string>();
+  for (const db of databases) {
+    const mark = parseMark(db.comment);
+    if (mark && (mark.dbops === 'restore' || mark.dbops === 'verify')) ids.add(mark.workflowId);
+  }
+  return [...ids].sort();
+}
+
+/** Until when a marked leftover is kept; `why` when its workflow's status decided. */
+function keepRule(
+  parsed: LeftoverDatabase,
+  mark: DbopsMark,
+  input: { keepDays: number; scratchMaxAgeMs: number; workflowStatus?: ReadonlyMap<string, string> },
+): { until: number; why?: string } {
+  if (mark.dbops === 'pre_restore') {
+    const t = Date.parse(mark.keepUntil);
+    return { until: Number.isNaN(t) ? parsed.createdAt.getTime() + input.keepDays * DAY_MS : t };
+  }
+  const status = input.workflowStatus?.get(mark.workflowId);
+  if (status === 'RUNNING') return { until: Infinity, why: `workflow ${mark.workflowId} is running` };
+  if (status)
+    return { until: -Infinity, why: `workflow ${mark.workflowId} is over (${status.toLowerCase()})` };
+  // Its workflow's status is unknown: in use for at most scratchMaxAgeMs after it was created.
+  const created = mark.dbops === 'restore' || mark.dbops === 'verify' ? Date.parse(mark.createdAt) : NaN;
+  return { until: (Number.isNaN(created) ? parsed.createdAt.getTime() : created) + input.scratchMaxAgeMs };
+}
 
 /**
- * A pre-restore database is kept until its keepUntil comment (or keepDays after its stamp);
- * shadow and scratch databases are work in progress for `scratchMaxAgeMs` (a restore or a
- * verification may still be using them). Nothing with open connections is dropped.
+ * Only databases carrying dbops' mark for their kind are ever dropped: a look-alike name alone
+ * (a user's `x__restore_20200101000000`) is left alone. A pre-restore database is kept until its
+ * keepUntil; a shadow or scratch database while its workflow runs (`workflowStatus`, Temporal
+ * status names by workflow id) and, when that is unknown, for `scratchMaxAgeMs` after it was
+ * created (its mark's createdAt: the name carries the workflow's start, maybe a day earlier).
+ * Nothing with open connections is dropped.
  */
 export function planLeftoverDatabases(input: {
   readonly databases: readonly { name: string; comment: string | null; connections: number }[];
   readonly now: Date;
   readonly keepDays: number;
   readonly scratchMaxAgeMs: number;
+  readonly workflowStatus?: ReadonlyMap<string, string>;
 }): LeftoverDecision[] {
   const out: LeftoverDecision[] = [];
   for (const db of input.databases) {
     const parsed = parseLeftoverDatabase(db.name);
     if (!parsed) continue;
-    const keepUntil =
-      parsed.kind === 'pre_restore'
-        ? (keepUntilFromComment(db.comment) ?? new Date(parsed.createdAt.getTime() + input.keepDays * DAY_MS))
-        : new Date(parsed.createdAt.getTime() + input.scratchMaxAgeMs);
     const base = { database: db.name, kind: parsed.kind };
-    if (keepUntil.getTime() > input.now.getTime()) {
-      out.push({ ...base, action: 'keep', reason: `kept until ${keepUntil.toISOString()}` });
-    } else if (db.connections > 0) {
+    const mark = parseMark(db.comment);
+    if (
+      mark?.dbops !== MARK_OF[parsed.kind] ||
+      (mark.dbops === 'pre_restore' && mark.target !== parsed.target)
+    ) {
       out.push({
         ...base,
         action: 'keep',
-        reason: `past ${keepUntil.toISOString()} but ${db.connections} session(s) connected`,
+        reason: `not made by dbops: its comment carries no dbops ${MARK_OF[parsed.kind]} mark (a name alone proves nothing); left alone`,
       });
-    } else {
-      out.push({ ...base, action: 'drop', reason: `past its keep time ${keepUntil.toISOString()}` });
+      continue;
     }
+    const rule = keepRule(parsed, mark, input);
+    const keep = rule.until > input.now.getTime();
+    const when = Number.isFinite(rule.until) ? new Date(rule.until).toISOString() : '';
+    const why = rule.why ?? (keep ? `kept until ${when}` : `past its keep time ${when}`);
+    if (keep) out.push({ ...base, action: 'keep', reason: why });
+    else if (db.connections > 0)
+      out.push({ ...base, action: 'keep', reason: `${why}, but ${db.connections} session(s) connected` });
+    else out.push({ ...base, action: 'drop', reason: why });
   }
   return out;
 }

@@ -4,7 +4,7 @@
  */
 import type { BackupCompression, BackupFormat } from './backup';
 import { canonicalJson, sha256Hex } from './canonical-hash';
-import { assertDatabaseName, DATABASE_NAME, InputError } from './names';
+import { assertDatabaseName, assertNotSystemDatabase, DATABASE_NAME, InputError } from './names';
 /** PostgreSQL truncates identifiers longer than NAMEDATALEN-1 bytes: derived names must fit. */
 export const MAX_IDENTIFIER_BYTES = 63;
 
@@ -56,8 +56,9 @@ export const preRestoreDatabaseName = (target: string, time: Date) =>
 export const verifyScratchDatabaseName = (database: string, time: Date) =>
   derivedName('verify', database, time);
 
-/** Checks that every name a restore into `target` derives fits; throws InputError otherwise. */
+/** Checks that `target` may be replaced (not a system database) and every name it derives fits; throws InputError otherwise. */
 export function assertRestoreTarget(target: string): void {
+  assertNotSystemDatabase(target);
   const t = new Date(0);
   shadowDatabaseName(target, t);
   preRestoreDatabaseName(target, t);
@@ -90,7 +91,20 @@ export function parseDerivedDatabaseName(name: string): DerivedDatabaseName | un
   return { kind, base, time };
 }
 
-/** What the COMMENT ON DATABASE of a kept pre-restore database holds (JSON). */
+// ---------------------------------------------------------------------------------------------
+// Marks: the JSON `COMMENT ON DATABASE` dbops leaves on each database it makes or holds. A name
+// proves nothing (anyone may create `x__restore_20200101000000`): cleanup drops, a retry reuses and
+// a swap trusts only a database carrying the mark of the workflow concerned.
+
+/** A shadow (`restore`) or verification scratch (`verify`) database, marked right after CREATE DATABASE. */
+export interface WorkMark {
+  readonly dbops: 'restore' | 'verify';
+  readonly workflowId: string;
+  /** When the database was created (its name carries the workflow's start, maybe a day earlier). */
+  readonly createdAt: string;
+}
+
+/** A kept pre-restore database (the replaced target), with how long it is kept for a rollback. */
 export interface PreRestoreComment {
   readonly dbops: 'pre_restore';
   readonly target: string;
@@ -98,16 +112,51 @@ export interface PreRestoreComment {
   readonly keepUntil: string;
 }
 
-export function parsePreRestoreComment(text: string | null | undefined): PreRestoreComment | undefined {
+/** The target after a swap: which database this workflow swapped in (proof for a retry). */
+export interface SwappedInMark {
+  readonly dbops: 'swapped_in';
+  readonly from: string;
+  readonly workflowId: string;
+}
+
+/**
+ * The target while a cut-over blocks connections to it, committed together with ALLOW_CONNECTIONS
+ * false: who blocked it (the workflow and its server session, alive or not) and the comment to put
+ * back. A database refusing connections without this mark was blocked by someone else: left alone.
+ */
+export interface BlockedMark {
+  readonly dbops: 'blocked';
+  readonly workflowId: string;
+  readonly pid: number;
+  readonly backendStart: string;
+  readonly previousComment: string | null;
+}
+
+export type DbopsMark = WorkMark | PreRestoreComment | SwappedInMark | BlockedMark;
+
+const MARK_FIELDS: Record<DbopsMark['dbops'], readonly string[]> = {
+  restore: ['workflowId', 'createdAt'],
+  verify: ['workflowId', 'createdAt'],
+  pre_restore: ['target', 'workflowId', 'keepUntil'],
+  swapped_in: ['from', 'workflowId'],
+  blocked: ['workflowId', 'backendStart'],
+};
+
+/** The dbops mark in a database's comment, or undefined for any other comment (or none). */
+export function parseMark(text: string | null | undefined): DbopsMark | undefined {
   if (!text) return undefined;
   try {
-    const v = JSON.parse(text) as Partial<PreRestoreComment>;
-    return v && v.dbops === 'pre_restore' && typeof v.target === 'string' && typeof v.keepUntil === 'string'
-      ? (v as PreRestoreComment)
-      : undefined;
+    const v = JSON.parse(text) as Record<string, unknown> | null;
+    const fields = v && typeof v === 'object' ? MARK_FIELDS[v.dbops as DbopsMark['dbops']] : undefined;
+    return fields?.every((f) => typeof v![f] === 'string') ? (v as unknown as DbopsMark) : undefined;
   } catch {
     return undefined;
   }
+}
+
+export function parsePreRestoreComment(text: string | null | undefined): PreRestoreComment | undefined {
+  const mark = parseMark(text);
+  return mark?.dbops === 'pre_restore' ? mark : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,6 +341,8 @@ export interface RestoreResult {
   readonly cutoverMs: number | null;
   readonly durationMs: number;
   readonly link: string | null;
+  /** Set when the cut-over committed although the run then failed or was cancelled (the restore stands). */
+  readonly note?: string;
 }
 
 export interface RollbackInput {
@@ -313,11 +364,16 @@ export interface VerifyWorkflowInput {
   readonly backupId: string;
   readonly jobs?: number;
   readonly maximumAttempts?: number;
+  /** Test restores tried when one ends without a verdict (server gone, scratch space full); default 4. */
+  readonly rounds?: number;
+  /** Wait between those rounds (a durable timer); default 30 min. */
+  readonly roundDelayMs?: number;
 }
 
 export interface VerifyWorkflowResult {
   readonly backupId: string;
-  readonly status: 'passed' | 'failed';
+  /** `could-not-verify`: no round gave a verdict; nothing was recorded (in the Unavailable failure's details). */
+  readonly status: 'passed' | 'failed' | 'could-not-verify';
   readonly detail: string;
   readonly scratchDatabase: string;
   readonly durationMs: number;

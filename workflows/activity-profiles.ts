@@ -1,4 +1,4 @@
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import { NON_RETRYABLE_FAILURE_TYPES } from '../common/failures';
 
 /**
@@ -7,6 +7,9 @@ import { NON_RETRYABLE_FAILURE_TYPES } from '../common/failures';
  * - streaming: long work that moves data (dump, upload, restore, copy); heartbeats progress,
  *   so a dead worker is noticed within the heartbeat timeout and the activity retried elsewhere.
  * - notify: best effort, few attempts, never blocks the operation for long.
+ * - cutover: a restore's swap (and its rollback): seconds, with the target blocked meanwhile.
+ *   Heartbeats, so a worker dying in it is noticed in seconds and the retry lets connections in
+ *   again; a cancel waits for the attempt to end, so the workflow reports what the swap did.
  */
 export const activityProfiles = {
   short: {
@@ -35,6 +38,18 @@ export const activityProfiles = {
     retry: {
       initialInterval: '2 seconds',
       maximumAttempts: 3,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES],
+    },
+  },
+  cutover: {
+    startToCloseTimeout: '2 minutes',
+    heartbeatTimeout: '10 seconds',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '10 seconds',
+      maximumAttempts: 10,
       nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES],
     },
   },

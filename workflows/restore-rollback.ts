@@ -5,7 +5,7 @@ import { activitiesWith } from './activity-profiles';
 
 /** Swaps the kept pre-restore database back in for the target; the replaced one is kept in turn. */
 export async function restoreRollbackWorkflow(input: RollbackInput): Promise<RollbackResult> {
-  const { rollbackRestore } = activitiesWith<RestoreActivities>('short', {
+  const { rollbackRestore } = activitiesWith<RestoreActivities>('cutover', {
     summary: `swap ${input.preRestoreDatabase} back in for ${input.target}`,
   });
   return rollbackRestore({

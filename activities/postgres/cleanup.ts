@@ -1,6 +1,12 @@
 import type { Client } from 'pg';
-import { type LeftoverDecision, parseLeftoverDatabase, planLeftoverDatabases } from '../../common/lifecycle';
+import {
+  type LeftoverDecision,
+  leftoverWorkflowIds,
+  parseLeftoverDatabase,
+  planLeftoverDatabases,
+} from '../../common/lifecycle';
 import { quoteIdent } from './connection';
+import { type BlockRelease, releaseStaleBlock } from './restore/swap';
 
 export interface ExpiredRecommendationsResult {
   /** Lists deleted (or, in a dry run, that would be); their items and impressions cascade. */
@@ -50,19 +56,31 @@ export async function deleteExpiredRecommendations(
 }
 
 export interface LeftoverDatabasesResult {
+  /** `target` refused connections after a dbops cut-over that died blocking it: let in again. */
+  readonly released: BlockRelease;
   readonly decisions: readonly (LeftoverDecision & { readonly done: boolean })[];
 }
 
 /**
- * Drops the shadow, pre-restore and verification databases of `target` that are past their keep
- * time and have no sessions. `client` must be connected to another database (the maintenance one).
- * A database a session connects to between the check and the DROP makes the DROP fail: it is kept.
+ * First lets connections into `target` again if a dbops cut-over blocked it and died (its session
+ * is gone; see releaseStaleBlock), then drops the shadow, pre-restore and verification databases of
+ * `target` that carry dbops' mark and are past their keep time (or whose workflow is over, by
+ * `workflowStatus`, which looks up Temporal) and have no sessions. `client` must be connected to
+ * another database (the maintenance one). A database a session connects to between the check and
+ * the DROP makes the DROP fail: it is kept.
  */
 export async function dropLeftoverDatabases(
   client: Client,
   target: string,
-  options: { now: Date; keepDays: number; scratchMaxAgeMs: number; dryRun: boolean },
+  options: {
+    now: Date;
+    keepDays: number;
+    scratchMaxAgeMs: number;
+    dryRun: boolean;
+    workflowStatus?: (ids: string[]) => Promise<ReadonlyMap<string, string>>;
+  },
 ): Promise<LeftoverDatabasesResult> {
+  const released = await releaseStaleBlock(client, target, undefined, options.dryRun);
   const r = await client.query<{ name: string; comment: string | null; connections: number }>(
     `SELECT d.datname AS name, shobj_description(d.oid, 'pg_database') AS comment,
             (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)::int AS connections
@@ -71,9 +89,12 @@ export async function dropLeftoverDatabases(
       ORDER BY d.datname`,
     [`${target}__`],
   );
+  const databases = r.rows.filter((row) => parseLeftoverDatabase(row.name)?.target === target);
+  const ids = leftoverWorkflowIds(databases);
   const plan = planLeftoverDatabases({
     ...options,
-    databases: r.rows.filter((row) => parseLeftoverDatabase(row.name)?.target === target),
+    databases,
+    workflowStatus: ids.length && options.workflowStatus ? await options.workflowStatus(ids) : undefined,
   });
   const decisions: LeftoverDatabasesResult['decisions'][number][] = [];
   for (const d of plan) {
@@ -88,7 +109,7 @@ export async function dropLeftoverDatabases(
       decisions.push({ ...d, action: 'keep', reason: `DROP failed: ${(err as Error).message}`, done: false });
     }
   }
-  return { decisions };
+  return { released, decisions };
 }
 
 /** VACUUM (ANALYZE) each table (names quoted); VACUUM cannot run inside a transaction. */

@@ -9,11 +9,27 @@ import { createBackupStore, listBackupEntries } from '../../activities/storage';
 import { verifiedBackupTimes } from '../../common/lifecycle';
 import { plural } from '../../common/text';
 import type { Config } from '../config';
+import { withClient } from './connection';
 
 /** Shadow and verification scratch databases are in use for at most this long. */
 export const SCRATCH_MAX_AGE_MS = 24 * 3_600_000;
 const CLEANUP_BATCH_ROWS = 10_000;
 const RECOMMENDATION_TABLES = ['recommendation_lists', 'recommendation_items', 'recommendation_impressions'];
+
+/** Temporal status of each workflow where it can be read (missing, or no server: unknown, the age rule decides). */
+async function workflowStatuses(config: Config, ids: string[]): Promise<ReadonlyMap<string, string>> {
+  const out = new Map<string, string>();
+  await withClient(config, async (client) => {
+    for (const id of ids) {
+      const d = await client.workflow
+        .getHandle(id)
+        .describe()
+        .catch(() => undefined);
+      if (d) out.set(id, d.status.name);
+    }
+  }).catch(() => undefined);
+  return out;
+}
 
 export interface CleanupRow {
   readonly step: string;
@@ -23,9 +39,10 @@ export interface CleanupRow {
 }
 
 /**
- * `dbops db cleanup`: expired recommendations, partitions past retention (only with a verified
- * backup newer than their end), leftover restore/verification databases, then VACUUM (ANALYZE)
- * of what changed. Runs in this process; with dryRun it only reads.
+ * `dbops db cleanup`: connections let in again after a dead cut-over and leftover
+ * restore/verification databases (only those dbops marked), expired recommendations, partitions
+ * past retention (only with a verified backup newer than their end), then VACUUM (ANALYZE) of what
+ * changed. Runs in this process; with dryRun it only reads.
  */
 export async function runCleanup(
   config: Config,
@@ -44,6 +61,51 @@ export async function runCleanup(
     await store.close();
   }
 
+  // First: it lets connections in again when a dead cut-over left the database refusing them.
+  const maintenanceDb = config.pg.database === database ? 'postgres' : config.pg.database;
+  const released = await withPg(config.pg, maintenanceDb, async (client) => {
+    const leftovers = await dropLeftoverDatabases(client, database, {
+      now,
+      keepDays: config.restore.keepDays,
+      scratchMaxAgeMs: SCRATCH_MAX_AGE_MS,
+      dryRun,
+      workflowStatus: (ids) => workflowStatuses(config, ids),
+    });
+    const blocked = {
+      released: ['allow connections', 'done: a dbops cut-over had died with it blocked'],
+      stale: ['allow connections', 'would allow: a dbops cut-over died with it blocked'],
+      held: ['-', 'kept: a dbops cut-over is running on it'],
+    } as const;
+    if (leftovers.released !== 'not-blocked') {
+      const [action, result] = blocked[leftovers.released];
+      rows.push({ step: 'blocked connections', object: database, action, result });
+    }
+    if (!leftovers.decisions.length) {
+      rows.push({ step: 'leftover databases', object: `${database}__*`, action: '-', result: 'none' });
+    }
+    for (const d of leftovers.decisions) {
+      rows.push({
+        step: `leftover ${d.kind} database`,
+        object: d.database,
+        action: d.action,
+        result: d.action === 'drop' ? `${verb(d.done, 'drop')}: ${d.reason}` : d.reason,
+      });
+    }
+    return leftovers.released;
+  });
+  if (released === 'held' || released === 'stale') {
+    const why =
+      released === 'held'
+        ? 'a restore is swapping it right now; run cleanup again after it'
+        : 'run cleanup without --dry-run to let them in';
+    rows.push({
+      step: 'in-database steps',
+      object: database,
+      action: '-',
+      result: `skipped: ${database} refuses connections (${why})`,
+    });
+    return rows;
+  }
   await withPg(config.pg, database, async (client) => {
     const recs = await deleteExpiredRecommendations(client, { batchRows: CLEANUP_BATCH_ROWS, dryRun });
     rows.push({
@@ -87,25 +149,5 @@ export async function runCleanup(
     }
   });
 
-  const maintenanceDb = config.pg.database === database ? 'postgres' : config.pg.database;
-  await withPg(config.pg, maintenanceDb, async (client) => {
-    const leftovers = await dropLeftoverDatabases(client, database, {
-      now,
-      keepDays: config.restore.keepDays,
-      scratchMaxAgeMs: SCRATCH_MAX_AGE_MS,
-      dryRun,
-    });
-    if (!leftovers.decisions.length) {
-      rows.push({ step: 'leftover databases', object: `${database}__*`, action: '-', result: 'none' });
-    }
-    for (const d of leftovers.decisions) {
-      rows.push({
-        step: `leftover ${d.kind} database`,
-        object: d.database,
-        action: d.action,
-        result: d.action === 'drop' ? `${verb(d.done, 'drop')}: ${d.reason}` : d.reason,
-      });
-    }
-  });
   return rows;
 }

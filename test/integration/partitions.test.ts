@@ -103,6 +103,9 @@ beforeAll(async () => {
     );
   });
   await admin((c) => c.query(`CREATE DATABASE ${leftover}`));
+  // As a verification leaves it: cleanup drops only what carries dbops' mark.
+  const mark = { dbops: 'verify', workflowId: `verify-${leftover}`, createdAt: '2020-01-01T00:00:00Z' };
+  await admin((c) => c.query(`COMMENT ON DATABASE ${leftover} IS '${JSON.stringify(mark)}'`));
   tw = await startTestWorker(config);
 }, 120_000);
 

@@ -155,33 +155,80 @@ describe('leftover restore databases', () => {
     expect(keepUntilFromComment(null)).toBeUndefined();
   });
 
-  it('drops only what is past its keep time and has no sessions', () => {
+  it('drops only what carries the mark, is past its keep time and has no sessions', () => {
     const kept = JSON.stringify({
       dbops: 'pre_restore',
       target: 'recsys',
       workflowId: 'w',
       keepUntil: '2026-12-01T00:00:00Z',
     });
+    const expired = JSON.stringify({
+      dbops: 'pre_restore',
+      target: 'recsys',
+      workflowId: 'w',
+      keepUntil: '2026-11-01T00:00:00Z',
+    });
+    const work = (dbops: 'restore' | 'verify', workflowId: string, createdAt: string) =>
+      JSON.stringify({ dbops, workflowId, createdAt });
     const plan = planLeftoverDatabases({
       now,
       keepDays: 7,
       scratchMaxAgeMs: 86_400_000,
+      workflowStatus: new Map([
+        ['running', 'RUNNING'],
+        ['ended', 'TERMINATED'],
+      ]),
       databases: [
         { name: 'recsys__pre_restore_20261101000000', comment: kept, connections: 0 },
-        { name: 'recsys__pre_restore_20261101000001', comment: null, connections: 0 },
-        { name: 'recsys__verify_20261126000000', comment: null, connections: 0 },
-        { name: 'recsys__restore_20261120000000', comment: null, connections: 1 },
-        { name: 'recsys__verify_20261120000000', comment: null, connections: 0 },
+        { name: 'recsys__pre_restore_20261101000001', comment: expired, connections: 0 },
+        // Look-alike names without dbops' mark: a user's databases, never dropped.
+        { name: 'recsys__pre_restore_20200101000000', comment: null, connections: 0 },
+        { name: 'recsys__restore_20200101000000', comment: 'my own', connections: 0 },
+        { name: 'recsys__verify_20200101000000', comment: kept, connections: 0 },
+        // Named after a start a day ago, created an hour ago: its mark's createdAt counts.
+        {
+          name: 'recsys__restore_20261125000000',
+          comment: work('restore', 'w1', '2026-11-26T11:00:00Z'),
+          connections: 0,
+        },
+        {
+          name: 'recsys__verify_20261120000000',
+          comment: work('verify', 'w2', '2026-11-20T00:00:00Z'),
+          connections: 0,
+        },
+        {
+          name: 'recsys__verify_20261120000001',
+          comment: work('verify', 'running', '2026-11-20T00:00:00Z'),
+          connections: 0,
+        },
+        {
+          name: 'recsys__restore_20261126110000',
+          comment: work('restore', 'ended', '2026-11-26T11:00:00Z'),
+          connections: 0,
+        },
+        {
+          name: 'recsys__restore_20261120000000',
+          comment: work('restore', 'w3', '2026-11-20T00:00:00Z'),
+          connections: 1,
+        },
         { name: 'recsys', comment: null, connections: 5 },
       ],
     });
     expect(plan.map((d) => [d.database, d.action])).toEqual([
       ['recsys__pre_restore_20261101000000', 'keep'],
       ['recsys__pre_restore_20261101000001', 'drop'],
-      ['recsys__verify_20261126000000', 'keep'],
-      ['recsys__restore_20261120000000', 'keep'],
+      ['recsys__pre_restore_20200101000000', 'keep'],
+      ['recsys__restore_20200101000000', 'keep'],
+      ['recsys__verify_20200101000000', 'keep'],
+      ['recsys__restore_20261125000000', 'keep'],
       ['recsys__verify_20261120000000', 'drop'],
+      ['recsys__verify_20261120000001', 'keep'],
+      ['recsys__restore_20261126110000', 'drop'],
+      ['recsys__restore_20261120000000', 'keep'],
     ]);
+    expect(plan[2]!.reason).toMatch(/not made by dbops/);
+    expect(plan[7]!.reason).toBe('workflow running is running');
+    expect(plan[8]!.reason).toBe('workflow ended is over (terminated)');
   });
 });
 

@@ -9,6 +9,7 @@ import {
   assertRestoreTarget,
   maxBaseLength,
   parseDerivedDatabaseName,
+  parseMark,
   parsePreRestoreComment,
   preRestoreDatabaseName,
   shadowDatabaseName,
@@ -67,6 +68,22 @@ describe('derived database names', () => {
     expect(parsePreRestoreComment('hand-written comment')).toBeUndefined();
     expect(parsePreRestoreComment(JSON.stringify({ dbops: 'other' }))).toBeUndefined();
     expect(parsePreRestoreComment(null)).toBeUndefined();
+    expect(
+      parsePreRestoreComment(JSON.stringify({ dbops: 'pre_restore', target: 'recsys' })),
+    ).toBeUndefined();
+  });
+
+  it('reads only the marks dbops writes', () => {
+    const shadow = { dbops: 'restore', workflowId: 'w', createdAt: '2026-11-26T03:04:05.000Z' };
+    expect(parseMark(JSON.stringify(shadow))).toEqual(shadow);
+    expect(parseMark(JSON.stringify({ dbops: 'swapped_in', from: 'x', workflowId: 'w' }))?.dbops).toBe(
+      'swapped_in',
+    );
+    expect(parseMark(JSON.stringify({ dbops: 'verify', workflowId: 'w' }))).toBeUndefined();
+    expect(parseMark(JSON.stringify({ dbops: 'dropme', workflowId: 'w' }))).toBeUndefined();
+    expect(parseMark('[1]')).toBeUndefined();
+    expect(parseMark('null')).toBeUndefined();
+    expect(parseMark('a user comment')).toBeUndefined();
   });
 
   it('workflow ids are deterministic', () => {

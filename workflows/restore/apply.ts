@@ -31,7 +31,7 @@ export async function verifyShadow(run: RestoreRun, { plan }: Planned): Promise<
 /** 5. Cut-over: target → pre-restore, shadow → target, in one transaction. */
 export async function cutOver(run: RestoreRun, { plan }: Planned) {
   run.phase('cutting-over');
-  return run.short(`swap ${plan.shadowDatabase} in for ${plan.target}`).swapInRestoredDatabase({
+  return run.cutover(`swap ${plan.shadowDatabase} in for ${plan.target}`).swapInRestoredDatabase({
     target: plan.target,
     shadow: plan.shadowDatabase,
     preRestore: plan.preRestoreDatabase,
@@ -40,43 +40,94 @@ export async function cutOver(run: RestoreRun, { plan }: Planned) {
   });
 }
 
+/** What steps 3 to 5 did. */
+export interface Applied {
+  readonly statisticsRestored: boolean;
+  readonly cutover: { readonly targetExisted: boolean; readonly cutoverMs: number | null };
+  /** Set when the swap committed although the workflow saw the cut-over fail or was cancelled. */
+  readonly note?: string;
+}
+
 /**
- * Runs the steps before and including the cut-over. On failure or cancellation, the shadow is
- * dropped (even while the workflow is being cancelled) and Slack told; the target is as it was.
+ * Steps 3 to 5. On failure or cancellation the database, not the error, says what happened: an
+ * attempt may have committed the swap and died before reporting it, or a cancel may come after the
+ * commit. Connections this run blocked are let in again; a committed swap is reported as the
+ * restore it is; otherwise the shadow is dropped (even while the workflow is being cancelled) and
+ * Slack told that the target is unchanged, which the database has just confirmed.
  */
-export async function dropShadowOnFailure<T>(
+export async function applyRestore(
   run: RestoreRun,
-  { plan }: Planned,
+  planned: Planned,
   approval: ApprovalRecord,
-  steps: () => Promise<T>,
-): Promise<T> {
+): Promise<Applied> {
+  let statisticsRestored = false;
   try {
-    return await steps();
+    ({ statisticsRestored } = await restoreShadow(run, planned));
+    await verifyShadow(run, planned);
+    return { statisticsRestored, cutover: await cutOver(run, planned) };
   } catch (err) {
     const cancelled = isCancellation(err);
     run.phase('cleaning-up', { error: rootMessage(err) });
-    await CancellationScope.nonCancellable(async () => {
-      try {
-        await run
-          .short(`drop shadow ${plan.shadowDatabase}`)
-          .dropRestoreDatabase({ name: plan.shadowDatabase });
-      } catch (dropErr) {
-        log.error('could not drop the shadow database; `dbops db cleanup` removes it', {
-          shadow: plan.shadowDatabase,
-          error: rootMessage(dropErr),
-        });
-      }
-      await run.tell(
-        `:x: restore of ${plan.target} from ${plan.backupId} ${cancelled ? 'cancelled' : 'failed'}; ${plan.target} is unchanged`,
-        [
-          { title: 'Approved by', value: approval.by },
-          { title: 'Error', value: rootMessage(err).slice(0, 1500) },
-        ],
-      );
-    });
+    const state = await CancellationScope.nonCancellable(() => settle(run, planned));
+    if (state?.swapped) {
+      const note = `${cancelled ? 'cancelled' : `failed (${rootMessage(err)})`} after the cut-over had committed`;
+      log.warn('the cut-over committed: the restore is done', { target: planned.plan.target, note });
+      return { statisticsRestored, cutover: { targetExisted: state.kept, cutoverMs: null }, note };
+    }
+    await CancellationScope.nonCancellable(() =>
+      dropShadowAndTell(
+        run,
+        planned,
+        approval,
+        err,
+        state ? 'is unchanged' : 'could not be checked (is it swapped?): look at it',
+      ),
+    );
     run.phase('failed', { error: rootMessage(err) });
     throw err;
   }
+}
+
+/** The cut-over's outcome read from the database (undefined when it cannot be read). */
+async function settle(run: RestoreRun, { plan }: Planned) {
+  try {
+    return await run.cutover(`settle the cut-over of ${plan.target}`).settleRestoreCutOver({
+      target: plan.target,
+      shadow: plan.shadowDatabase,
+      preRestore: plan.preRestoreDatabase,
+      workflowId: run.info.workflowId,
+    });
+  } catch (err) {
+    log.error('could not read whether the cut-over committed', {
+      target: plan.target,
+      error: rootMessage(err),
+    });
+    return undefined;
+  }
+}
+
+async function dropShadowAndTell(
+  run: RestoreRun,
+  { plan }: Planned,
+  approval: ApprovalRecord,
+  err: unknown,
+  targetState: string,
+): Promise<void> {
+  try {
+    await run.short(`drop shadow ${plan.shadowDatabase}`).dropRestoreDatabase({ name: plan.shadowDatabase });
+  } catch (dropErr) {
+    log.error('could not drop the shadow database; `dbops db cleanup` removes it', {
+      shadow: plan.shadowDatabase,
+      error: rootMessage(dropErr),
+    });
+  }
+  await run.tell(
+    `:x: restore of ${plan.target} from ${plan.backupId} ${isCancellation(err) ? 'cancelled' : 'failed'}; ${plan.target} ${targetState}`,
+    [
+      { title: 'Approved by', value: approval.by },
+      { title: 'Error', value: rootMessage(err).slice(0, 1500) },
+    ],
+  );
 }
 
 /** An archive with planner statistics (PostgreSQL 18+) brought them along: no ANALYZE needed. */

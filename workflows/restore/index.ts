@@ -1,9 +1,11 @@
+import { CancellationScope } from '@temporalio/workflow';
 import type { RestoreResult } from '../../common/restore';
 import { ApprovalGate, awaitApproval } from './approval';
-import { analyzeUnlessRestored, cutOver, dropShadowOnFailure, restoreShadow, verifyShadow } from './apply';
+import { analyzeUnlessRestored, applyRestore } from './apply';
 import { planRestore } from './plan';
 import { reportDryRun, reportNotApproved, reportRestored } from './report';
-import { type RestoreInput, RestoreRun } from './run';
+import { type Planned, type RestoreInput, RestoreRun } from './run';
+import { withBackupHold } from '../backup-hold';
 
 export type { RestoreWorkflowSettings } from './run';
 
@@ -11,13 +13,16 @@ export type { RestoreWorkflowSettings } from './run';
  * Restore a backup with human approval; the runbook, in order:
  * 1. plan: resolve the backup, check its archive (size, SHA-256, readable), describe the target,
  *    and hash the plan; nothing is changed before the approval;
- * 2. approval: wait for a decision on that plan (Update or Signal), or time out;
+ * 2. approval: wait for a decision on that plan (Update or Signal), or time out; the backup is
+ *    held against retention from here until the restore ends (../backup-hold.ts);
  * 3. shadow restore: restore into `<target>__restore_<time>`;
  * 4. verify: compare the shadow with the backup's manifest;
  * 5. cut-over: swap the shadow in for the target in one transaction (the old database is kept);
  *    ANALYZE unless the archive brought planner statistics;
  * 6. report: the result and Slack.
- * Anything failing or cancelled before the cut-over drops the shadow; the target is untouched.
+ * Anything failing or cancelled before the cut-over commits drops the shadow; the target is
+ * untouched. Whether it committed is read from the database (the marks the swap leaves), so a
+ * cancel or a crash right after the commit still reports the restore it was.
  * One module per phase: plan.ts, approval.ts, apply.ts (3 to 5), report.ts; run.ts holds the
  * run's status, activities and Slack.
  */
@@ -26,13 +31,25 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
   const approvals = new ApprovalGate(input, () => run.status.planHash ?? undefined);
   const planned = await planRestore(run);
   if (input.dryRun) return reportDryRun(run, planned);
+  // Retention keeps the backup from before the approval wait until this restore ends, any outcome.
+  const hold = {
+    backupId: planned.plan.backupId,
+    reason: `restore into ${planned.plan.target}`,
+    ttlMs: input.approvalTimeoutMs,
+    ...(input.maximumAttempts ? { retry: { maximumAttempts: input.maximumAttempts } } : {}),
+  };
+  return withBackupHold(hold, () => approveAndApply(run, approvals, planned));
+}
+
+async function approveAndApply(
+  run: RestoreRun,
+  approvals: ApprovalGate,
+  planned: Planned,
+): Promise<RestoreResult> {
   const approval = await awaitApproval(run, approvals);
   if (approval?.decision !== 'approve') return reportNotApproved(run, planned, approval);
-  const restored = await dropShadowOnFailure(run, planned, approval, async () => {
-    const { statisticsRestored } = await restoreShadow(run, planned);
-    await verifyShadow(run, planned);
-    return { statisticsRestored, cutover: await cutOver(run, planned) };
-  });
-  await analyzeUnlessRestored(run, planned, restored.statisticsRestored);
-  return reportRestored(run, planned, approval, restored.cutover);
+  const applied = await applyRestore(run, planned, approval);
+  await analyzeUnlessRestored(run, planned, applied.statisticsRestored);
+  // Once the target is swapped, the report goes out even when a cancel arrived meanwhile.
+  return CancellationScope.nonCancellable(() => reportRestored(run, planned, approval, applied));
 }

@@ -13,9 +13,21 @@ import {
 import { DBOPS_BACKUP_ID, DBOPS_DATABASE, DBOPS_OPERATION } from '../../common/search-attributes';
 import type { Planned, RestoreRun } from './run';
 
+/** Runs a name check: its InputError becomes the workflow's non-retryable InvalidInput failure. */
+function checkNames<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof InputError) throw failure(FailureType.InvalidInput, err.message);
+    throw err;
+  }
+}
+
 /** 1. Plan: resolve and check the backup, describe the target, hash the plan. Changes nothing. */
 export async function planRestore(run: RestoreRun): Promise<Planned> {
   const { input } = run;
+  // A workflow can be started without the CLI: an explicit target (e.g. postgres) is refused before any activity.
+  if (input.target !== undefined) checkNames(() => assertRestoreTarget(input.target!));
   const resolved = await run.short(`resolve backup ${input.backup}`).resolveRestoreBackup({
     selector: input.backup,
     database: input.database ?? input.target,
@@ -23,16 +35,10 @@ export async function planRestore(run: RestoreRun): Promise<Planned> {
   const manifest = resolved.manifest;
   const target = input.target ?? manifest.database;
   const now = new Date(run.started);
-  let shadow: string;
-  let preRestore: string;
-  try {
+  const [shadow, preRestore] = checkNames(() => {
     assertRestoreTarget(target);
-    shadow = shadowDatabaseName(target, now);
-    preRestore = preRestoreDatabaseName(target, now);
-  } catch (err) {
-    if (err instanceof InputError) throw failure(FailureType.InvalidInput, err.message);
-    throw err;
-  }
+    return [shadowDatabaseName(target, now), preRestoreDatabaseName(target, now)];
+  });
   run.phase('checking', { backupId: manifest.id, target });
   // Search attributes exist on servers set up by dbops (the starter sets DbopsOperation); test servers may lack them.
   if (run.info.typedSearchAttributes.get(DBOPS_OPERATION) !== undefined) {
@@ -43,7 +49,7 @@ export async function planRestore(run: RestoreRun): Promise<Planned> {
   }
   const archive = await run
     .streaming(`check archive of ${manifest.id} (size, SHA-256, readability)`)
-    .checkBackupArchive({ backupId: manifest.id });
+    .checkBackupArchive({ backupId: manifest.id, restoreInto: shadow });
   run.phase('planning');
   const targetInfo = await run.short(`describe ${target}`).describeDatabase({ name: target });
   const base = {

@@ -1,4 +1,5 @@
 import type { ApprovalRecord, RestoreResult } from '../../common/restore';
+import type { Applied } from './apply';
 import type { Planned, RestoreRun } from './run';
 
 /** 6. Report: dry run, the plan only. */
@@ -34,20 +35,26 @@ export async function reportRestored(
   run: RestoreRun,
   planned: Planned,
   approval: ApprovalRecord,
-  cutover: { targetExisted: boolean; cutoverMs: number },
+  applied: Applied,
 ): Promise<RestoreResult> {
   const { target, backupId, preRestoreDatabase } = planned.plan;
+  const { cutover, note } = applied;
   const done = run.result(planned, 'restored', approval, {
     preRestoreDatabase: cutover.targetExisted ? preRestoreDatabase : null,
     cutoverMs: cutover.cutoverMs,
+    ...(note ? { note } : {}),
   });
-  await run.tell(`:white_check_mark: ${target} restored from ${backupId}`, [
+  await run.tell(`${note ? ':warning:' : ':white_check_mark:'} ${target} restored from ${backupId}`, [
     { title: 'Approved by', value: `${approval.by}${approval.comment ? ` (${approval.comment})` : ''}` },
-    { title: 'Cut-over window', value: `${cutover.cutoverMs} ms` },
+    {
+      title: 'Cut-over window',
+      value: cutover.cutoverMs === null ? 'not measured' : `${cutover.cutoverMs} ms`,
+    },
     {
       title: 'Old database kept as',
       value: cutover.targetExisted ? `${preRestoreDatabase} (${run.input.keepDays} days)` : '—',
     },
+    ...(note ? [{ title: 'Note', value: `the restore was ${note}` }] : []),
   ]);
   run.phase('done');
   return { ...done, durationMs: Date.now() - run.started };

@@ -89,6 +89,15 @@ export class RestoreRun {
     });
   }
 
+  /** The cut-over and its settling (cutover profile), with a test's shorter heartbeat timeout. */
+  cutover(summary: string) {
+    return activitiesWith<RestoreActivities>('cutover', {
+      summary,
+      ...this.retry,
+      ...(this.input.heartbeatTimeoutMs ? { heartbeatTimeout: this.input.heartbeatTimeoutMs } : {}),
+    });
+  }
+
   result(
     planned: Planned,
     outcome: RestoreResult['outcome'],

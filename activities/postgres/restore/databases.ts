@@ -2,7 +2,7 @@ import type { Client } from 'pg';
 import type { BackupManifest } from '../../../common/backup';
 import { FailureType, failure } from '../../../common/failures';
 import { assertDatabaseName, InputError } from '../../../common/names';
-import { type PreRestoreComment, parseDerivedDatabaseName } from '../../../common/restore';
+import { type WorkMark, parseDerivedDatabaseName, parseMark } from '../../../common/restore';
 import { quoteIdent, withPg, type PgConnectionSettings } from '../connection';
 
 /** Validates a name before it goes anywhere near SQL; InvalidInput names the problem. */
@@ -25,17 +25,32 @@ export async function databaseExists(client: Client, name: string): Promise<bool
   return (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
 }
 
-/** Creates an empty database for a restore (dropping a leftover of a previous attempt: idempotent). */
-export async function recreateDatabase(pg: PgConnectionSettings, name: string): Promise<void> {
-  assertDroppable(name);
+/**
+ * Creates an empty shadow or scratch database for workflow `workflowId` and marks it as that
+ * workflow's (its comment), dropping first a leftover of an earlier attempt of the same workflow
+ * (idempotent). A database of that name without this workflow's mark is someone else's: refused.
+ */
+export async function recreateDatabase(
+  pg: PgConnectionSettings,
+  name: string,
+  workflowId: string,
+): Promise<void> {
+  const kind = droppableKind(name);
   await withPg(pg, maintenanceDb(pg, [name]), async (c) => {
-    await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+    if (await databaseExists(c, name)) {
+      await assertOwnWork(c, name, kind, workflowId);
+      await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+    }
     await c.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0`);
+    // CREATE DATABASE cannot run in a transaction: a crash in between leaves an unmarked database,
+    // which this workflow's retry refuses to drop (the message names it) and cleanup leaves alone.
+    const mark: WorkMark = { dbops: kind, workflowId, createdAt: new Date().toISOString() };
+    await commentOnDatabase(c, name, JSON.stringify(mark));
   });
 }
 
 /** Only shadow and verification scratch databases are ever dropped by dbops restore. */
-function assertDroppable(name: string): void {
+function droppableKind(name: string): 'restore' | 'verify' {
   checkedName(name);
   const kind = parseDerivedDatabaseName(name)?.kind;
   if (kind !== 'restore' && kind !== 'verify') {
@@ -44,14 +59,35 @@ function assertDroppable(name: string): void {
       `refusing to drop database ${name}: restore only drops its own shadow (<target>__restore_<time>) and scratch (<db>__verify_<time>) databases`,
     );
   }
+  return kind;
 }
 
-export async function dropDerivedDatabase(pg: PgConnectionSettings, name: string): Promise<boolean> {
-  assertDroppable(name);
+async function assertOwnWork(
+  c: Client,
+  name: string,
+  kind: 'restore' | 'verify',
+  workflowId: string,
+): Promise<void> {
+  const mark = parseMark(await databaseComment(c, name));
+  if (mark?.dbops === kind && mark.workflowId === workflowId) return;
+  throw failure(
+    FailureType.Refused,
+    `refusing to drop database ${name}: its comment does not mark it as made by workflow ${workflowId} (${mark ? `its mark: ${mark.dbops} of workflow ${mark.workflowId}` : 'no dbops mark: not made by dbops, or left by a crash right after CREATE DATABASE'}); drop it yourself if it is not needed`,
+  );
+}
+
+/** Drops this workflow's shadow or scratch database (only one it marked); a missing one is fine. */
+export async function dropDerivedDatabase(
+  pg: PgConnectionSettings,
+  name: string,
+  workflowId: string,
+): Promise<boolean> {
+  const kind = droppableKind(name);
   return withPg(pg, maintenanceDb(pg, [name]), async (c) => {
-    const existed = await databaseExists(c, name);
+    if (!(await databaseExists(c, name))) return false;
+    await assertOwnWork(c, name, kind, workflowId);
     await c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
-    return existed;
+    return true;
   });
 }
 
@@ -151,34 +187,8 @@ export function compareWithManifest(
   return problems;
 }
 
-async function sessionsOn(c: Client, name: string): Promise<number> {
-  const r = await c.query<{ n: string }>(
-    'SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-    [name],
-  );
-  return Number(r.rows[0]!.n);
-}
-
-async function terminateSessions(c: Client, name: string, deadlineMs: number): Promise<void> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    await c.query(
-      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-      [name],
-    );
-    if ((await sessionsOn(c, name)) === 0) return;
-    if (Date.now() > until) {
-      throw failure(
-        FailureType.TimedOut,
-        `sessions on database ${name} did not end within ${deadlineMs} ms after pg_terminate_backend`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** Runs `ALTER DATABASE <name> <clause>` with the name quoted server-side by format('%I'). */
-async function alterDatabase(
+export async function alterDatabase(
   c: Client,
   name: string,
   clause: 'ALLOW_CONNECTIONS false' | 'ALLOW_CONNECTIONS true',
@@ -191,7 +201,7 @@ async function alterDatabase(
   await c.query(sql);
 }
 
-async function renameDatabase(c: Client, from: string, to: string): Promise<void> {
+export async function renameDatabase(c: Client, from: string, to: string): Promise<void> {
   const sql = (
     await c.query<{ sql: string }>(
       "SELECT format('ALTER DATABASE %I RENAME TO %I', $1::text, $2::text) AS sql",
@@ -201,7 +211,8 @@ async function renameDatabase(c: Client, from: string, to: string): Promise<void
   await c.query(sql);
 }
 
-async function commentOnDatabase(c: Client, name: string, comment: string | null): Promise<void> {
+/** `COMMENT ON DATABASE`; null removes the comment. */
+export async function commentOnDatabase(c: Client, name: string, comment: string | null): Promise<void> {
   const sql = (
     await c.query<{ sql: string }>(
       "SELECT format('COMMENT ON DATABASE %I IS %L', $1::text, $2::text) AS sql",
@@ -211,131 +222,10 @@ async function commentOnDatabase(c: Client, name: string, comment: string | null
   await c.query(sql);
 }
 
-export interface SwapInput {
-  readonly target: string;
-  /** The database that becomes `target` (the restored shadow, or the kept one on rollback). */
-  readonly incoming: string;
-  /** The name the current `target` gets (a pre-restore name); kept with a comment for cleanup and rollback. */
-  readonly outgoing: string;
-  readonly comment: PreRestoreComment;
-}
-
-/**
- * The comment the swap leaves on the database it swapped in: proof, on a retry, that this swap (not
- * something else) is why `incoming` is gone and `target` exists.
- */
-export interface SwappedInComment {
-  readonly dbops: 'swapped_in';
-  readonly from: string;
-  readonly workflowId: string;
-}
-
-function swappedInBy(comment: string | null, from: string, workflowId: string): boolean {
-  try {
-    const c = JSON.parse(comment ?? '') as Partial<SwappedInComment>;
-    return c.dbops === 'swapped_in' && c.from === from && c.workflowId === workflowId;
-  } catch {
-    return false;
-  }
-}
-
-export interface SwapResult {
-  readonly cutoverMs: number;
-  readonly terminatedSessions: number;
-  readonly targetExisted: boolean;
-  /**
-   * True when a previous attempt of this run had already swapped (idempotent retry), proven by the
-   * swapped_in comment that attempt left on the target, not assumed from the names alone.
-   */
-  readonly alreadyDone: boolean;
-}
-
-/**
- * The cut-over: block new connections to `target`, end its sessions, then in ONE transaction rename
- * target → outgoing and incoming → target (clients see the old or the new database, never none),
- * record the comment on the outgoing one and let connections in again. Idempotent.
- */
-export async function swapDatabases(pg: PgConnectionSettings, input: SwapInput): Promise<SwapResult> {
-  const { target, incoming, outgoing } = input;
-  for (const n of [target, incoming, outgoing]) checkedName(n);
-  return withPg(pg, maintenanceDb(pg, [target, incoming, outgoing]), async (c) => {
-    const [t, i, o] = [
-      await databaseExists(c, target),
-      await databaseExists(c, incoming),
-      await databaseExists(c, outgoing),
-    ];
-    // A retry after a committed swap finds incoming gone and target present, and so does a swap
-    // whose incoming database was dropped meanwhile (db cleanup of a kept copy or of an old shadow):
-    // only the comment this swap wrote on target tells them apart. Never report the second as done.
-    if (!i && t && swappedInBy(await databaseComment(c, target), incoming, input.comment.workflowId)) {
-      return { cutoverMs: 0, terminatedSessions: 0, targetExisted: o, alreadyDone: true };
-    }
-    if (!i)
-      throw failure(
-        FailureType.NotFound,
-        `database ${incoming} does not exist: nothing to swap into ${target}, which is unchanged` +
-          (t ? ' (it was dropped, e.g. by db cleanup, or never made; no swap of this run put it there)' : ''),
-      );
-    if (o)
-      throw failure(FailureType.Refused, `database ${outgoing} already exists: refusing to overwrite it`);
-    const started = performance.now();
-    let terminated = 0;
-    let blocked = false;
-    try {
-      await terminateSessions(c, incoming, 5000);
-      if (t) {
-        await alterDatabase(c, target, 'ALLOW_CONNECTIONS false');
-        blocked = true;
-        terminated = await sessionsOn(c, target);
-        await terminateSessions(c, target, 10_000);
-      }
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await c.query('BEGIN');
-          if (t) await renameDatabase(c, target, outgoing);
-          await renameDatabase(c, incoming, target);
-          if (t) {
-            await commentOnDatabase(c, outgoing, JSON.stringify(input.comment));
-            await alterDatabase(c, outgoing, 'ALLOW_CONNECTIONS true');
-          }
-          const swappedIn: SwappedInComment = {
-            dbops: 'swapped_in',
-            from: incoming,
-            workflowId: input.comment.workflowId,
-          };
-          await commentOnDatabase(c, target, JSON.stringify(swappedIn));
-          await alterDatabase(c, target, 'ALLOW_CONNECTIONS true');
-          await c.query('COMMIT');
-          blocked = false;
-          break;
-        } catch (err) {
-          await c.query('ROLLBACK').catch(() => undefined);
-          // 55006: a session slipped in (e.g. a superuser) between termination and rename: end it and retry.
-          if ((err as { code?: string }).code !== '55006' || attempt >= 5) throw err;
-          if (t) await terminateSessions(c, target, 5000);
-          await terminateSessions(c, incoming, 5000);
-        }
-      }
-    } finally {
-      if (blocked) await alterDatabase(c, target, 'ALLOW_CONNECTIONS true').catch(() => undefined);
-    }
-    return {
-      cutoverMs: Math.round(performance.now() - started),
-      terminatedSessions: terminated,
-      targetExisted: t,
-      alreadyDone: false,
-    };
-  });
-}
-
-async function databaseComment(c: Client, name: string): Promise<string | null> {
+export async function databaseComment(c: Client, name: string): Promise<string | null> {
   const r = await c.query<{ c: string | null }>(
     "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = $1",
     [name],
   );
   return r.rows[0]?.c ?? null;
-}
-
-export async function readDatabaseComment(pg: PgConnectionSettings, name: string): Promise<string | null> {
-  return withPg(pg, undefined, (c) => databaseComment(c, name));
 }

@@ -5,12 +5,14 @@ import { Context } from '@temporalio/activity';
 import type { BackupManifest } from '../../../common/backup';
 import { loadManifest, withBackupStore } from '../../storage';
 import { STATISTICS_SINCE_MAJOR, type PgBinaries } from '../binaries';
-import { pgChildEnv } from '../connection';
+import { pgChildEnv, serverOf } from '../connection';
 import { ArchiveFormatError, fillCustomArchiveOffsets } from '../custom-archive';
 import { decompress } from '../dump-pipeline';
 import { checkedName, dropDerivedDatabase, recreateDatabase } from './databases';
 import { runTool, serverBinaries, withRestoreProgress, type RestoreDeps } from './run';
 import { archiveSource, assertDigest, decompressToFile, type ArchiveSource } from './source';
+import { assertRestoreSpace } from './space';
+import { failpoint } from '../../failpoints';
 
 /** The shadow is not live until cut-over: its restore session can trade durability for speed. */
 const FAST_RESTORE_OPTIONS = '-c synchronous_commit=off -c maintenance_work_mem=256MB';
@@ -19,8 +21,8 @@ const FAST_RESTORE_OPTIONS = '-c synchronous_commit=off -c maintenance_work_mem=
 export function createShadowActivities(deps: RestoreDeps) {
   return {
     /**
-     * Restores a backup into a fresh `database` (a shadow or scratch name; a leftover of an earlier
-     * attempt is dropped first, so a retry after a worker crash starts clean). Custom format:
+     * Restores a backup into a fresh `database` (a shadow or scratch name, marked as this workflow's;
+     * a leftover of an earlier attempt is dropped first, so a retry after a worker crash starts clean). Custom format:
      * download to a seekable temp file, then pg_restore -j; plain SQL streams into psql.
      */
     async restoreBackupInto(input: {
@@ -32,11 +34,20 @@ export function createShadowActivities(deps: RestoreDeps) {
       return restoreInto(deps, input);
     },
 
-    /** Drops a shadow or scratch database (only those names); a missing one is fine. */
+    /** Drops this workflow's shadow or scratch database (only one it marked); a missing one is fine. */
     async dropRestoreDatabase(input: { name: string }): Promise<{ dropped: boolean }> {
-      return { dropped: await dropDerivedDatabase(deps.pg, input.name) };
+      return {
+        dropped: await dropDerivedDatabase(serverOf(deps, input.name), input.name, ownWorkflowId()),
+      };
     },
   };
+}
+
+/** The workflow this activity runs for: what the shadow's or scratch's mark names. */
+function ownWorkflowId(): string {
+  const id = Context.current().info.workflowExecution?.workflowId;
+  if (!id) throw new Error('restore activities run for a workflow: no workflow id in the activity context');
+  return id;
 }
 
 /** One restore into one database: its tools, their environment, the kill list and where it is. */
@@ -56,18 +67,25 @@ async function restoreInto(
   const started = Date.now();
   return withBackupStore(deps.storage, async (store) => {
     const manifest = await loadManifest(store, input.backupId);
-    const { bins, serverMajor } = await serverBinaries(deps.pg);
+    // A scratch database lives on the verification server when DBOPS_VERIFY_PG* configures one.
+    const pg = serverOf(deps, input.database);
+    const { bins, serverMajor } = await serverBinaries(pg);
     // Planner statistics in the archive (pg_dump --statistics) need a PostgreSQL 18+ server to load.
     const statisticsRestored = manifest.statistics === true && serverMajor >= STATISTICS_SINCE_MAJOR;
-    await recreateDatabase(deps.pg, input.database);
+    await recreateDatabase(pg, input.database, ownWorkflowId());
     const tmp = await scratchFolder(deps.tempDir ?? os.tmpdir(), input.database);
     const env = {
-      ...pgChildEnv(deps.pg, input.database),
+      ...pgChildEnv(pg, input.database),
       PGOPTIONS: FAST_RESTORE_OPTIONS,
       PATH: process.env.PATH ?? '',
     };
     const step = { phase: 'downloading' };
     try {
+      // Checked again now that an earlier attempt's leftovers are gone (database and scratch files):
+      // the approval wait may have used the space the plan found.
+      await assertRestoreSpace(deps, manifest, input.database);
+      // Where a drill fills the scratch folder after the check (another process taking the space).
+      await failpoint('restore.before-decompress');
       // pg_restore needs a seekable file; a local zstd archive is decompressed by zstd reading it itself.
       const source = await archiveSource(store, manifest, {
         preferFile: manifest.format !== 'plain' && manifest.compression === 'zstd',

@@ -31,6 +31,8 @@ export function printResult(r: RestoreResult): void {
   const lines = [`${r.outcome}: ${r.target} from ${r.plan.backupId} in ${humanDuration(r.durationMs)}`];
   if (r.approval)
     lines.push(`${decidedText(r.approval)}${r.approval.comment ? ` (${r.approval.comment})` : ''}`);
+  // How the outcome was established when the run did not end normally (a cancel after the swap committed).
+  if (r.note) lines.push(r.note);
   if (r.cutoverMs !== null) lines.push(`cut-over window: ${r.cutoverMs} ms`);
   if (r.preRestoreDatabase)
     lines.push(
