@@ -86,6 +86,14 @@ export const manifestKey = (database: string, backupId: string) =>
 export const verificationKey = (database: string, backupId: string) =>
   backupFileKey(database, backupId, VERIFICATION_FILE);
 export const latestKey = (database: string) => `${database}/latest.json`;
+//   <database>/holds/<backup id>/<holder>.json  a hold: the backup is in use, retention keeps it
+// (beside the backup folders, not in them: a hold is not part of the backup and never makes a
+// folder that looks like an incomplete backup; "holds" is not a backup id, so listings skip it).
+export const holdsKey = (database: string, backupId?: string) =>
+  `${database}/holds/${backupId === undefined ? '' : `${backupId}/`}`;
+/** The holder (a workflow id) is encoded: it may hold `/` or other characters a key must not. */
+export const holdKey = (database: string, backupId: string, holder: string) =>
+  `${holdsKey(database, backupId)}${encodeURIComponent(holder)}.json`;
 
 export interface TableRowCount {
   readonly schema: string;
@@ -128,6 +136,35 @@ export interface BackupManifest {
   };
   readonly workflowId?: string;
   readonly runId?: string;
+}
+
+/**
+ * Why a stored manifest cannot describe backup `backupId`, or undefined when it can: it names
+ * another backup or database (a manifest copied from elsewhere would point a restore at another
+ * database's archive, or at another target), a format, compression or file name dbops never
+ * writes together, or sizes and a digest that are not what they claim to be. The archive itself
+ * is then proven against the manifest (size, SHA-256, decoders) before anything restores it.
+ */
+export function manifestMismatch(manifest: unknown, backupId: string): string | undefined {
+  if (typeof manifest !== 'object' || manifest === null || Array.isArray(manifest))
+    return 'is not a JSON object';
+  const m = manifest as Record<string, unknown>;
+  const database = parseBackupId(backupId).database;
+  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (m.id !== backupId) return `names backup ${JSON.stringify(m.id)}, not ${backupId}`;
+  if (m.database !== database) return `names database ${JSON.stringify(m.database)}, not ${database}`;
+  if (!BACKUP_FORMATS.includes(m.format as BackupFormat)) return `has format ${JSON.stringify(m.format)}`;
+  if (!BACKUP_COMPRESSIONS.includes(m.compression as BackupCompression))
+    return `has compression ${JSON.stringify(m.compression)}`;
+  const file = dumpFileName(m.format as BackupFormat, m.compression as BackupCompression);
+  if (m.file !== file)
+    return `names archive ${JSON.stringify(m.file)}, but a ${String(m.format)} ${String(m.compression)} backup is ${file}`;
+  if (!count(m.sizeBytes) || !count(m.rawBytes))
+    return `has sizes ${JSON.stringify(m.sizeBytes)} / ${JSON.stringify(m.rawBytes)}, not byte counts`;
+  if (typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256))
+    return `has SHA-256 ${JSON.stringify(m.sha256)}, not 64 hex digits`;
+  if (!Array.isArray(m.tables)) return 'has no table list';
+  return undefined;
 }
 
 /**
@@ -175,6 +212,26 @@ export function backupStatus(
   return entry.verification?.status === 'passed' ? 'verified' : 'complete';
 }
 
+/**
+ * A backup in use: a restore waiting for approval (or applying it) or a verification reads it, so
+ * retention must not delete it. The holder releases it when it ends, whatever the outcome; a holder
+ * that never does (a terminated workflow) stops holding at `expiresAt`.
+ */
+export interface BackupHold {
+  readonly backupId: string;
+  /** The workflow id of the restore or verification. */
+  readonly holder: string;
+  /** What the holder does with the backup, for `backups prune` and logs. */
+  readonly reason: string;
+  readonly heldAt: string;
+  readonly expiresAt: string;
+}
+
+/** Holds that still count at `now` (an expired hold's holder is gone). */
+export function activeHolds(holds: readonly BackupHold[], now: Date): BackupHold[] {
+  return holds.filter((h) => Date.parse(h.expiresAt) > now.getTime());
+}
+
 export interface RetentionPolicy {
   readonly retentionDays: number;
   /** Newest good backups that are never deleted, whatever their age. */
@@ -185,20 +242,25 @@ export interface PruneDecision {
   readonly entry: BackupEntry;
   readonly action: 'keep' | 'delete';
   readonly reason: string;
+  /** Kept only because a restore or verification holds it. */
+  readonly held?: boolean;
 }
 
 const DAY_MS = 86_400_000;
 
 /**
  * Retention: delete what is older than retentionDays, except the newest `minKeep` good backups
- * (at least 1: the newest good backup is never deleted). Incomplete folders younger than the
- * retention may be a running backup and are kept. Entries of one database, any order.
+ * (at least 1: the newest good backup is never deleted) and a backup with an active hold (a
+ * restore or verification uses it). Incomplete folders younger than the retention may be a running
+ * backup and are kept. Entries of one database, any order.
  */
 export function planPrune(
   entries: readonly BackupEntry[],
   policy: RetentionPolicy,
   now: Date,
+  holds: readonly BackupHold[] = [],
 ): PruneDecision[] {
+  const held = activeHolds(holds, now);
   const newestFirst = [...entries].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
   const protectedIds = new Set(
     newestFirst
@@ -219,12 +281,17 @@ export function planPrune(
     if (new Date(entry.time).getTime() >= cutoff) {
       return { entry, action: 'keep', reason: `${ageDays} days old, within ${policy.retentionDays} days` };
     }
-    return {
-      entry,
-      action: 'delete',
-      reason: `${ageDays} days old (${backupStatus(entry)}), older than ${policy.retentionDays} days`,
-    };
+    const reason = `${ageDays} days old (${backupStatus(entry)}), older than ${policy.retentionDays} days`;
+    const holders = held.filter((h) => h.backupId === entry.id);
+    if (holders.length) return { entry, action: 'keep', reason: heldReason(reason, holders), held: true };
+    return { entry, action: 'delete', reason };
   });
+}
+
+/** Why a backup retention would delete (`deleteReason`) is kept: who holds it, until when at the latest. */
+export function heldReason(deleteReason: string, holders: readonly BackupHold[]): string {
+  const who = holders.map((h) => `${h.holder} (${h.reason}, until ${h.expiresAt} at the latest)`);
+  return `${deleteReason}, but held by ${who.join(', ')}`;
 }
 
 /** What `latest.json` holds. */

@@ -12,6 +12,8 @@ export const FAILPOINTS = [
   'restore.cutover.after-swap',
   /** The test restore of a verification has loaded the archive; the counts have not been compared. */
   'verify.before-compare',
+  /** A restore or verification has checked its scratch folder's free space; nothing is decompressed yet. */
+  'restore.before-decompress',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number];

@@ -14,7 +14,9 @@ import {
   latestKey,
   MANIFEST_FILE,
   manifestKey,
+  manifestMismatch,
   parseBackupId,
+  heldReason,
   planPrune,
   VERIFICATION_FILE,
   verificationKey,
@@ -22,6 +24,7 @@ import {
 } from '../../common/backup';
 import { FailureType, failure } from '../../common/failures';
 import { InputError } from '../../common/names';
+import { createHoldActivities, deleteUnlessHeld, listHolds, removeExpiredHolds } from './holds';
 import { LocalStore } from './local';
 import { S3Store } from './s3';
 import type { BackupStore, StorageSettings } from './types';
@@ -119,6 +122,13 @@ export async function loadManifest(store: BackupStore, backupId: string): Promis
       `backup ${backupId} has no manifest at ${store.describe(manifestKey(database, backupId))}: it does not exist or is incomplete; list backups with "dbops backups list"`,
     );
   }
+  const mismatch = manifestMismatch(manifest, backupId);
+  if (mismatch) {
+    throw failure(
+      FailureType.IntegrityCheckFailed,
+      `backup ${backupId}: ${store.describe(manifestKey(database, backupId))} ${mismatch}: it was edited or copied from another backup, so nothing it describes is restored`,
+    );
+  }
   return manifest;
 }
 
@@ -141,8 +151,11 @@ export interface PruneResult {
   readonly dryRun: boolean;
   readonly deleted: readonly { id: string; reason: string }[];
   readonly kept: readonly { id: string; reason: string }[];
+  /** Kept only because a restore or verification holds them (also in `kept`). */
+  readonly held: readonly { id: string; reason: string }[];
 }
 
+/** Retention for one database (planPrune); a held backup is never deleted, nor are expired holds kept. */
 export async function pruneDatabase(
   store: BackupStore,
   database: string,
@@ -150,15 +163,23 @@ export async function pruneDatabase(
   dryRun: boolean,
   now = new Date(),
 ): Promise<PruneResult> {
-  const decisions: PruneDecision[] = planPrune(await listBackupEntries(store, database), policy, now);
-  const toDelete = decisions.filter((d) => d.action === 'delete');
-  if (!dryRun) for (const d of toDelete) await deleteBackupFolder(store, database, d.entry.id);
-  return {
-    database,
-    dryRun,
-    deleted: toDelete.map((d) => ({ id: d.entry.id, reason: d.reason })),
-    kept: decisions.filter((d) => d.action === 'keep').map((d) => ({ id: d.entry.id, reason: d.reason })),
-  };
+  const holds = await listHolds(store, database);
+  const decisions: PruneDecision[] = planPrune(await listBackupEntries(store, database), policy, now, holds);
+  const row = (d: PruneDecision) => ({ id: d.entry.id, reason: d.reason });
+  const kept = decisions.filter((d) => d.action === 'keep').map(row);
+  const held = decisions.filter((d) => d.held).map(row);
+  const deleted: { id: string; reason: string }[] = [];
+  for (const d of decisions.filter((x) => x.action === 'delete')) {
+    // A hold taken since the holds were read still keeps the backup (see holds.ts).
+    const late = dryRun ? [] : await deleteUnlessHeld(store, d.entry, now, deleteBackupFolder);
+    if (late.length === 0) deleted.push(row(d));
+    else {
+      kept.push({ id: d.entry.id, reason: heldReason(d.reason, late) });
+      held.push({ id: d.entry.id, reason: heldReason(d.reason, late) });
+    }
+  }
+  if (!dryRun) await removeExpiredHolds(store, database, now);
+  return { database, dryRun, deleted, kept, held };
 }
 
 export interface StorageDeps {
@@ -176,6 +197,7 @@ export function createStorageActivities(deps: StorageDeps) {
   const withStore = <T>(fn: (store: BackupStore) => Promise<T>): Promise<T> =>
     withBackupStore(deps.storage, fn).catch(asInputFailure);
   return {
+    ...createHoldActivities(withStore),
     async probeBackupStore(): Promise<{ location: string }> {
       return withStore(async (store) => {
         await store.probeWritable();
@@ -226,7 +248,11 @@ export function createStorageActivities(deps: StorageDeps) {
       return withStore(async (store) => {
         parseBackupId(input.backupId);
         if (await store.head(manifestKey(input.database, input.backupId))) return { removed: 0 };
-        return { removed: await deleteBackupFolder(store, input.database, input.backupId) };
+        // A dump attempt whose worker was killed left its multipart upload or temporary file:
+        // nothing else ever writes this folder again.
+        const folder = backupFolderKey(input.database, input.backupId);
+        const interrupted = await store.sweepInterrupted(folder);
+        return { removed: interrupted + (await deleteBackupFolder(store, input.database, input.backupId)) };
       });
     },
 
@@ -237,6 +263,7 @@ export function createStorageActivities(deps: StorageDeps) {
           database: input.database,
           dryRun: input.dryRun,
           deleted: result.deleted.map((d) => d.id),
+          held: result.held.map((d) => d.reason),
         });
         return result;
       });

@@ -41,11 +41,13 @@ export async function startVerify(
   client: Client,
   config: Config,
   backupId: string,
+  /** Test restores to try when one ends without a verdict (server down, scratch full); the workflow's default when unset. */
+  rounds?: number,
 ): Promise<WorkflowHandle<typeof verifyBackupWorkflow>> {
   const { handle } = await startOrJoin(client, 'verifyBackupWorkflow', {
     taskQueue: config.temporal.taskQueue,
     workflowId: verifyWorkflowId(backupId),
-    args: [{ backupId, jobs: config.restore.jobs }],
+    args: [{ backupId, jobs: config.restore.jobs, ...(rounds === undefined ? {} : { rounds }) }],
     staticSummary: `verify backup ${backupId} by a test restore`,
     typedSearchAttributes: [
       { key: DBOPS_OPERATION, value: 'verify' },

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type BackupEntry,
   dumpFileName,
+  type BackupHold,
   isGoodBackup,
   makeBackupId,
   parseBackupId,
@@ -80,6 +81,34 @@ describe('retention', () => {
       now,
     );
     expect(plan.map((p) => p.action)).toEqual(['delete', 'keep']);
+  });
+  it('keeps a backup a restore holds, says who holds it, and deletes it once the hold ended or expired', () => {
+    const entries = [entry(50, true, 'passed'), entry(45, true, 'passed'), entry(2, true, 'passed')];
+    const hold = (expiresInMs: number): BackupHold => ({
+      backupId: entry(50, true).id,
+      holder: 'restore-recsys-1',
+      reason: 'restore into recsys',
+      heldAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + expiresInMs).toISOString(),
+    });
+    const policy = { retentionDays: 30, minKeep: 1 };
+    const held = planPrune(entries, policy, now, [hold(DAY)]);
+    expect(held.map((p) => [p.action, p.held ?? false])).toEqual([
+      ['keep', false],
+      ['delete', false],
+      ['keep', true],
+    ]);
+    expect(held[2]!.reason).toMatch(
+      /50 days old \(verified\), older than 30 days, but held by restore-recsys-1/,
+    );
+    // The hold is not a good backup: min-keep still protects the newest good one only.
+    expect(held[0]!.reason).toMatch(/newest 1 good/);
+    for (const gone of [[], [hold(-1)]])
+      expect(planPrune(entries, policy, now, gone).map((p) => p.action)).toEqual([
+        'keep',
+        'delete',
+        'delete',
+      ]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { FailureType, failure } from '../../../common/failures';
+import { failpoint } from '../../failpoints';
 import { loadManifest, withBackupStore } from '../../storage';
-import { withPg } from '../connection';
+import { serverOf, withPg } from '../connection';
 import { checkedName, compareWithManifest, databaseFacts } from './databases';
 import { withRestoreProgress, type RestoreDeps } from './run';
 
@@ -19,8 +20,12 @@ export function createVerifyActivities(deps: RestoreDeps) {
       const facts = await withRestoreProgress(
         () => ({ phase: 'counting', table: current }),
         () =>
-          withPg(deps.pg, input.database, (c1) =>
-            withPg(deps.pg, input.database, (c2) => databaseFacts([c1, c2], (t) => (current = t))),
+          withPg(serverOf(deps, input.database), input.database, (c1) =>
+            withPg(serverOf(deps, input.database), input.database, async (c2) => {
+              // Both counting sessions are open, nothing is counted yet: where a drill restarts the server.
+              await failpoint('verify.before-compare');
+              return databaseFacts([c1, c2], (t) => (current = t));
+            }),
           ),
       );
       const problems = compareWithManifest(facts, manifest, input.extensions);
@@ -44,7 +49,7 @@ export function createVerifyActivities(deps: RestoreDeps) {
       const started = Date.now();
       await withRestoreProgress(
         () => ({ phase: 'analyze', elapsedMs: Date.now() - started }),
-        () => withPg(deps.pg, input.database, (c) => c.query('ANALYZE')),
+        () => withPg(serverOf(deps, input.database), input.database, (c) => c.query('ANALYZE')),
       );
       return { durationMs: Date.now() - started };
     },
