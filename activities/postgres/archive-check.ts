@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
-import { Writable, type Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import { type BackupCompression, type BackupFormat, backupFileKey } from '../../common/backup';
 import { FailureType, failure } from '../../common/failures';
 import { createBackupStore } from '../storage';
-import type { StorageSettings } from '../storage/types';
+import type { BackupStore, StorageSettings } from '../storage/types';
+import { toolEnv } from './binaries';
 import { decompress, exitOf, FileDigest, HashTap, StderrTail } from './dump-pipeline';
 import { withProgress } from './progress';
 
@@ -24,74 +26,49 @@ const HEARTBEAT_MS = 3000;
 
 /** pg_dump's last line of a complete plain dump. */
 const PLAIN_END_MARK = '-- PostgreSQL database dump complete';
+/** The first bytes of every pg_dump custom archive (pg_backup_archiver.c WriteHead). */
+const CUSTOM_MAGIC = Buffer.from('PGDMP');
 
 /**
- * Feeds each child's stdin until it closes it (pg_restore --list reads only the TOC, tar -t may stop
- * early) and keeps reading to the end, so the whole stream is proven decodable.
+ * Feeds each target while it accepts (tar -t may stop early, a failed decoder closes its input)
+ * and keeps reading to the end, so the stream is hashed whole whatever the readers do.
  */
-function teeToChildren(children: ReturnType<typeof spawn>[], onChunk: (chunk: Buffer) => void): Writable {
-  const open = children.map(() => true);
-  children.forEach((child, i) => {
-    child.stdin!.on('error', () => (open[i] = false));
-    child.stdin!.on('close', () => (open[i] = false));
+function teeTo(targets: Writable[], onChunk: (chunk: Buffer) => void): Writable {
+  const open = targets.map(() => true);
+  targets.forEach((t, i) => {
+    t.on('error', () => (open[i] = false));
+    t.on('close', () => (open[i] = false));
   });
   const writeTo = (i: number, chunk: Buffer) =>
     new Promise<void>((resolve) => {
-      const stdin = children[i]!.stdin!;
-      if (!open[i] || !stdin.writable || stdin.write(chunk)) return resolve();
+      const t = targets[i]!;
+      if (!open[i] || !t.writable || t.write(chunk)) return resolve();
       const go = () => {
-        stdin.off('drain', go);
-        stdin.off('close', go);
+        t.off('drain', go);
+        t.off('close', go);
         resolve();
       };
-      stdin.on('drain', go);
-      stdin.on('close', go);
+      t.on('drain', go);
+      t.on('close', go);
     });
   return new Writable({
     write(chunk: Buffer, _enc, done) {
       onChunk(chunk);
-      Promise.all(children.map((_, i) => writeTo(i, chunk))).then(() => done(), done);
+      Promise.all(targets.map((_, i) => writeTo(i, chunk))).then(() => done(), done);
     },
     final(done) {
-      children.forEach((child, i) => open[i] && child.stdin!.end());
+      targets.forEach((t, i) => open[i] && t.end());
       done();
     },
   });
 }
 
 /**
- * `zstd -t` proves every frame's checksum to the end; `head`, a `zstd -d` whose output only the TOC
- * reader consumes, stops early (then it no longer gets input). The archive comes from `source` (a
- * store's stream, teed to both) or, for a local store, from the file itself, which both read.
- * Returns the uncompressed size zstd -t reports.
+ * Re-reads a stored archive and proves it, in an order that lets nothing unproven reach a
+ * PostgreSQL tool: the stored size (before reading a byte), then one read to the end for SHA-256
+ * and decompression, then the digest, and only then the format's own reader (`pg_restore --list`
+ * after the PGDMP signature, or the plain dump's end marker, or tar's toc.dat).
  */
-async function zstdTest(
-  source: Readable | string,
-  head: ReturnType<typeof spawn>,
-  kills: (() => void)[],
-): Promise<number> {
-  const fromFile = typeof source === 'string';
-  const tester = spawn('zstd', ['-t', '-v', ...(fromFile ? ['--', source] : [])], {
-    stdio: [fromFile ? 'ignore' : 'pipe', 'ignore', 'pipe'],
-  });
-  kills.push(() => tester.kill('SIGKILL'));
-  const tail = new StderrTail();
-  tail.attach(tester.stderr);
-  const exited = exitOf(tester);
-  if (!fromFile)
-    await pipeline(
-      source,
-      teeToChildren([tester, head], () => undefined),
-    );
-  const { code, signal } = await exited;
-  if (code !== 0)
-    throw new Error(`zstd -t ${signal ? `killed by ${signal}` : `exited ${code}`}: ${tail.toString()}`);
-  const size = /(\d+) bytes\s*$/.exec(tail.toString());
-  if (!size) throw new Error(`zstd -t did not report the decompressed size: ${tail.toString()}`);
-  return Number(size[1]);
-}
-
-/** Re-reads a stored archive: size, SHA-256, decompression to the end, and the format's own reader. */
 export async function checkStoredArchive(
   storage: StorageSettings,
   pgRestorePath: string,
@@ -99,30 +76,44 @@ export async function checkStoredArchive(
 ): Promise<{ checks: string; rawBytes: number; head: string }> {
   const store = createBackupStore(storage);
   const key = backupFileKey(input.database, input.backupId, input.file);
-  // custom+zstd: zstd -t proves the whole stream; only the head is decompressed, for pg_restore --list.
-  const testWholeZstd = input.format === 'custom' && input.compression === 'zstd';
+  const broken = (what: string) =>
+    failure(FailureType.IntegrityCheckFailed, `backup ${input.backupId}: ${store.describe(key)} ${what}`);
   try {
-    // A local file is read by zstd itself and hashed beside it: no Node stream in the way.
-    const localFile = testWholeZstd && store.localFile ? await store.localFile(key) : undefined;
-    const hashed = localFile ? new FileDigest() : new HashTap();
+    const stored = await store.head(key);
+    if (!stored) throw broken('is missing');
+    if (stored.size !== input.sizeBytes)
+      throw broken(`is ${stored.size} bytes, the manifest says ${input.sizeBytes} (truncated or replaced)`);
+    // custom+zstd from a local folder: zstd reads the file itself, hashed beside it (no Node stream).
+    const localFile =
+      input.format === 'custom' && input.compression === 'zstd' && store.localFile
+        ? await store.localFile(key)
+        : undefined;
+    const whole = new ReadWhole(input, localFile);
     const heartbeats = { everyMs: HEARTBEAT_MS, cancelled: 'verification cancelled' };
     return await withProgress(
       heartbeats,
-      () => ({ phase: 'verifying', bytes: hashed.bytes }),
+      () => ({ phase: 'verifying', bytes: whole.hashed.bytes }),
       async (kills) => {
-        const source = hashed instanceof HashTap ? (await store.get(key)).pipe(hashed) : undefined;
-        const r = startReaders(input, pgRestorePath, testWholeZstd, localFile, kills);
-        let rawBytes: number;
-        try {
-          rawBytes = await readToEnd(input, r, source, localFile, hashed, kills);
-        } catch (err) {
-          throw failure(
-            FailureType.IntegrityCheckFailed,
-            `backup ${input.backupId}: ${store.describe(key)} does not decompress (${input.compression}): ${(err as Error).message}`,
-          );
-        }
-        const checks = await provenChecks(input, store.describe(key), hashed, rawBytes, r);
-        return { checks: checks.join(', '), rawBytes, head: r.headText };
+        await whole.read(store, key, kills);
+        if (whole.hashed.bytes !== input.sizeBytes)
+          throw broken(`read ${whole.hashed.bytes} bytes, expected ${input.sizeBytes}`);
+        const sha = whole.hashed.digest();
+        // The digest before the decoder's verdict: bytes that are not the backup's say so first.
+        if (sha !== input.sha256) throw broken(`has SHA-256 ${sha}, expected ${input.sha256}`);
+        if (whole.decodeError)
+          throw broken(`does not decompress (${input.compression}): ${whole.decodeError.message}`);
+        const checks = [
+          `size ${whole.hashed.bytes} B + sha256`,
+          `${input.compression} stream to the end (${whole.rawBytes} B)`,
+        ];
+        const open = () => (localFile ? Promise.resolve(createReadStream(localFile)) : store.get(key));
+        const own =
+          input.format === 'plain'
+            ? whole.plainEnd(broken)
+            : input.format === 'directory'
+              ? await whole.tarListing(broken)
+              : await listCustomArchive(open, input.compression, pgRestorePath, kills, broken);
+        return { checks: [...checks, own.check].join(', '), rawBytes: whole.rawBytes, head: own.head };
       },
     );
   } finally {
@@ -130,143 +121,213 @@ export async function checkStoredArchive(
   }
 }
 
-/** The children that read the archive, and what they and the stream have shown so far. */
-interface Readers {
-  /** zstd -d of the archive's start, for pg_restore --list (custom+zstd only). */
-  readonly head: ReturnType<typeof spawn> | undefined;
-  /** pg_restore --list (custom) or tar -t (directory); none for plain. */
-  readonly reader: ReturnType<typeof spawn> | undefined;
-  readonly readerTail: StderrTail;
-  /** The end of the reader's output. */
-  listing: string;
-  /** The start of what the archive says about itself (TOC listing, or the SQL / tar head): extensions are named there. */
-  headText: string;
+/** What the format's own reader proved, and the start of what the archive says about itself (extensions are named there). */
+interface OwnCheck {
+  readonly check: string;
+  readonly head: string;
+}
+
+/**
+ * One read of the whole archive: SHA-256 and size of the stored bytes, decompression to the end
+ * (zstd -t for custom+zstd, else the decoder, counted), tar -t for a directory archive, the head
+ * and tail of a plain dump. A decoder failure is kept, not thrown: the digest is judged first.
+ */
+class ReadWhole {
+  readonly hashed: HashTap | FileDigest;
+  rawBytes = 0;
+  decodeError: Error | undefined;
+  /** The start of a plain dump or tar stream: extensions are named there. */
+  headText = '';
   /** The last bytes of a plain dump. */
-  tail: Buffer;
-  /** Bytes of the decompressed stream counted so far. */
-  rawBytes: number;
-  /** Counts (and keeps the head and tail of) the decompressed stream. */
-  readonly count: (chunk: Buffer) => void;
-}
+  tail = Buffer.alloc(0);
+  private tar: { exited: Promise<{ code: number | null }>; listing: string; stderr: StderrTail } | undefined;
 
-function startReaders(
-  input: ArchiveCheckInput,
-  pgRestorePath: string,
-  testWholeZstd: boolean,
-  localFile: string | undefined,
-  kills: (() => void)[],
-): Readers {
-  const head = testWholeZstd
-    ? spawn('zstd', ['-d', '-q', '-c', ...(localFile ? ['--', localFile] : [])], {
-        stdio: [localFile ? 'ignore' : 'pipe', 'pipe', 'ignore'],
-      })
-    : undefined;
-  if (head) kills.push(() => head.kill('SIGKILL'));
-  const reader =
-    input.format === 'custom'
-      ? spawn(pgRestorePath, ['--list'], { stdio: [head ? head.stdout! : 'pipe', 'pipe', 'pipe'] })
-      : input.format === 'directory'
-        ? spawn('tar', ['-t'], { stdio: ['pipe', 'pipe', 'pipe'] })
-        : undefined;
-  head?.stdout?.destroy();
-  const r: Readers = {
-    head,
-    reader,
-    readerTail: new StderrTail(),
-    listing: '',
-    headText: '',
-    tail: Buffer.alloc(0),
-    rawBytes: 0,
-    count: (chunk) => {
-      r.rawBytes += chunk.length;
-      if (input.format !== 'custom' && r.headText.length < HEAD_CHARS) keepHead(chunk.toString('utf8'));
-      if (input.format === 'plain') r.tail = Buffer.concat([r.tail, chunk]).subarray(-256);
-    },
-  };
-  const keepHead = (text: string) => {
-    if (r.headText.length < HEAD_CHARS) r.headText += text.slice(0, HEAD_CHARS - r.headText.length);
-  };
-  if (reader) {
-    kills.push(() => reader.kill('SIGKILL'));
-    reader.stdout!.setEncoding('utf8');
-    reader.stdout!.on('data', (s: string) => {
-      r.listing = (r.listing + s).slice(-1_000_000);
-      if (input.format === 'custom') keepHead(s);
-    });
-    r.readerTail.attach(reader.stderr);
+  constructor(
+    private readonly input: ArchiveCheckInput,
+    private readonly localFile: string | undefined,
+  ) {
+    this.hashed = localFile ? new FileDigest() : new HashTap();
   }
-  return r;
-}
 
-/** Reads the archive to its end (hashing it), through the readers; returns the uncompressed size. */
-async function readToEnd(
-  input: ArchiveCheckInput,
-  r: Readers,
-  source: Readable | undefined,
-  localFile: string | undefined,
-  hashed: HashTap | FileDigest,
-  kills: (() => void)[],
-): Promise<number> {
-  if (r.head && localFile && hashed instanceof FileDigest) {
-    const [rawBytes] = await Promise.all([
-      zstdTest(localFile, r.head, kills),
-      hashed.read(localFile, Context.current().cancellationSignal),
-    ]);
-    return rawBytes;
+  async read(store: BackupStore, key: string, kills: (() => void)[]): Promise<void> {
+    const failed = (err: Error) => ((this.decodeError = err), 0);
+    if (this.localFile && this.hashed instanceof FileDigest) {
+      const [tested] = await Promise.all([
+        zstdTestSize(this.localFile, kills).catch(failed),
+        this.hashed.read(this.localFile, Context.current().cancellationSignal),
+      ]);
+      this.rawBytes = tested;
+      return;
+    }
+    const source = (await store.get(key)).pipe(this.hashed as HashTap);
+    if (this.input.format === 'custom' && this.input.compression === 'zstd') {
+      const tester = zstdTestSize(undefined, kills);
+      await pipeline(
+        source,
+        teeTo([tester.stdin], () => undefined),
+      );
+      this.rawBytes = await tester.size.catch(failed);
+      return;
+    }
+    const input = new PassThrough();
+    // A decoder that gave up leaves its input unread: closing it lets the hashing read on.
+    const decoding = this.decodeStream(input, kills)
+      .catch(failed)
+      .finally(() => input.destroy());
+    await pipeline(
+      source,
+      teeTo([input], () => undefined),
+    );
+    await decoding;
   }
-  if (r.head && source) return zstdTest(source, r.head, kills);
-  if (source) {
-    const unpacked = decompress(input.compression, source);
+
+  /** Decompresses `raw` to its end, counting, keeping head and tail, through tar -t for a directory archive. */
+  private async decodeStream(raw: Readable, kills: (() => void)[]): Promise<number> {
+    const unpacked = decompress(this.input.compression, raw);
     kills.push(() => unpacked.kill());
-    const sink = r.reader
-      ? teeToChildren([r.reader], r.count)
-      : new Writable({
-          write(chunk: Buffer, _enc, done) {
-            r.count(chunk);
-            done();
-          },
-        });
-    await pipeline(unpacked.stream, sink);
+    const targets: Writable[] = [];
+    if (this.input.format === 'directory') {
+      const tar = spawn('tar', ['-t'], { env: toolEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+      kills.push(() => tar.kill('SIGKILL'));
+      const t = { exited: exitOf(tar), listing: '', stderr: new StderrTail() };
+      tar.stdout.setEncoding('utf8');
+      tar.stdout.on('data', (s: string) => (t.listing = (t.listing + s).slice(-1_000_000)));
+      t.stderr.attach(tar.stderr);
+      this.tar = t;
+      targets.push(tar.stdin);
+    }
+    await pipeline(
+      unpacked.stream,
+      teeTo(targets, (chunk) => this.count(chunk)),
+    );
     await unpacked.done;
+    return this.rawBytes;
   }
-  return r.rawBytes;
+
+  private count(chunk: Buffer): void {
+    this.rawBytes += chunk.length;
+    if (this.headText.length < HEAD_CHARS)
+      this.headText += chunk.toString('utf8').slice(0, HEAD_CHARS - this.headText.length);
+    if (this.input.format === 'plain') this.tail = Buffer.concat([this.tail, chunk]).subarray(-256);
+  }
+
+  /** A plain dump's proof: pg_dump's last line. */
+  plainEnd(broken: (what: string) => Error): OwnCheck {
+    if (!this.tail.toString('utf8').includes(PLAIN_END_MARK))
+      throw broken(`does not end with "${PLAIN_END_MARK}": the dump is truncated or not a plain dump`);
+    return { check: 'plain dump end marker', head: this.headText };
+  }
+
+  /** A directory archive's proof: tar read it to the end and it holds pg_dump's toc.dat. */
+  async tarListing(broken: (what: string) => Error): Promise<OwnCheck> {
+    const { code } = await this.tar!.exited;
+    if (code !== 0)
+      throw broken(`is not a tar stream (tar -t exited ${code}): ${this.tar!.stderr.toString()}`);
+    if (!/(^|\n)\.\/toc\.dat(\n|$)/.test(this.tar!.listing))
+      throw broken('has no toc.dat: not a pg_dump directory archive');
+    return { check: 'tar -t with toc.dat', head: this.headText };
+  }
 }
 
-/** The archive's proof: size and SHA-256 as the manifest says, and its reader's verdict; else IntegrityCheckFailed. */
-async function provenChecks(
-  input: ArchiveCheckInput,
-  where: string,
-  hashed: HashTap | FileDigest,
-  rawBytes: number,
-  r: Readers,
-): Promise<string[]> {
-  const broken = (what: string) =>
-    failure(FailureType.IntegrityCheckFailed, `backup ${input.backupId}: ${where} ${what}`);
-  if (hashed.bytes !== input.sizeBytes) throw broken(`is ${hashed.bytes} bytes, expected ${input.sizeBytes}`);
-  const sha = hashed.digest();
-  if (sha !== input.sha256) throw broken(`has SHA-256 ${sha}, expected ${input.sha256}`);
-  const checks = [
-    `size ${hashed.bytes} B + sha256`,
-    `${input.compression} stream to the end (${rawBytes} B)`,
-  ];
-  if (!r.reader) {
-    if (!r.tail.toString('utf8').includes(PLAIN_END_MARK))
-      throw broken(`does not end with "${PLAIN_END_MARK}": the dump is truncated`);
-    return [...checks, 'plain dump end marker'];
-  }
-  const { code } = await exitOf(r.reader);
-  if (code !== 0) {
-    const tool = input.format === 'custom' ? 'pg_restore --list' : 'tar -t';
-    throw failure(
-      FailureType.IntegrityCheckFailed,
-      `backup ${input.backupId}: ${tool} of ${where} failed (exit ${code}): ${r.readerTail.toString()}`,
+/**
+ * `zstd -t -v` of a file (or of what is written to `stdin`): proves every frame's checksum to the
+ * end and reports the decompressed size.
+ */
+function zstdTestSize(file: string, kills: (() => void)[]): Promise<number>;
+function zstdTestSize(file: undefined, kills: (() => void)[]): { stdin: Writable; size: Promise<number> };
+function zstdTestSize(
+  file: string | undefined,
+  kills: (() => void)[],
+): Promise<number> | { stdin: Writable; size: Promise<number> } {
+  const tester = spawn('zstd', ['-t', '-v', ...(file ? ['--', file] : [])], {
+    env: toolEnv(),
+    stdio: [file ? 'ignore' : 'pipe', 'ignore', 'pipe'],
+  });
+  kills.push(() => tester.kill('SIGKILL'));
+  const tail = new StderrTail();
+  tail.attach(tester.stderr);
+  const size = exitOf(tester).then(({ code, signal }) => {
+    if (code !== 0)
+      throw new Error(`zstd -t ${signal ? `killed by ${signal}` : `exited ${code}`}: ${tail.toString()}`);
+    const m = /(\d+) bytes\s*$/.exec(tail.toString());
+    if (!m) throw new Error(`zstd -t did not report the decompressed size: ${tail.toString()}`);
+    return Number(m[1]);
+  });
+  return file ? size : { stdin: tester.stdin!, size };
+}
+
+/** Resolves with the first `n` bytes (or all, if the stream is shorter) and leaves the stream paused after them. */
+function readHead(stream: Readable, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let length = 0;
+    const finish = (err?: Error) => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', finish);
+      stream.pause();
+      if (err) reject(err);
+      else resolve(Buffer.concat(parts));
+    };
+    const onData = (chunk: Buffer) => {
+      parts.push(chunk);
+      length += chunk.length;
+      if (length >= n) finish();
+    };
+    const onEnd = () => finish();
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', finish);
+  });
+}
+
+/**
+ * `pg_restore --list` of a proven custom archive, read again from its start (pg_restore reads only
+ * the table of contents, then the stream is dropped). pg_restore starts only once the decompressed
+ * stream begins with PGDMP: anything else is not a pg_dump archive whatever its manifest says.
+ */
+async function listCustomArchive(
+  open: () => Promise<Readable>,
+  compression: BackupCompression,
+  pgRestorePath: string,
+  kills: (() => void)[],
+  broken: (what: string) => Error,
+): Promise<OwnCheck> {
+  const raw = await open();
+  const unpacked = decompress(compression, raw);
+  const stop = () => {
+    unpacked.kill();
+    raw.destroy();
+  };
+  kills.push(stop);
+  const head = await readHead(unpacked.stream, CUSTOM_MAGIC.length);
+  if (!head.subarray(0, CUSTOM_MAGIC.length).equals(CUSTOM_MAGIC)) {
+    stop();
+    throw broken(
+      `is not a pg_dump custom archive: it starts with ${JSON.stringify(head.subarray(0, 16).toString('latin1'))}, not PGDMP`,
     );
   }
-  if (input.format === 'custom') {
-    const entries = r.listing.split('\n').filter((l) => /^\d+;/.test(l)).length;
-    return [...checks, `pg_restore --list (${entries} entries)`];
-  }
-  if (!/(^|\n)\.\/toc\.dat(\n|$)/.test(r.listing))
-    throw broken('has no toc.dat: not a pg_dump directory archive');
-  return [...checks, 'tar -t with toc.dat'];
+  const reader = spawn(pgRestorePath, ['--list'], { env: toolEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  kills.push(() => reader.kill('SIGKILL'));
+  const stderr = new StderrTail();
+  stderr.attach(reader.stderr);
+  let listing = '';
+  let partial = '';
+  let entries = 0;
+  reader.stdout.setEncoding('utf8');
+  reader.stdout.on('data', (s: string) => {
+    if (listing.length < HEAD_CHARS) listing += s.slice(0, HEAD_CHARS - listing.length);
+    const lines = (partial + s).split('\n');
+    partial = lines.pop()!;
+    entries += lines.filter((l) => /^\d+;/.test(l)).length;
+  });
+  // pg_restore closes its input after the table of contents: the pipe then ends with EPIPE.
+  reader.stdin.on('error', () => undefined);
+  reader.stdin.write(head);
+  unpacked.stream.pipe(reader.stdin);
+  const { code } = await exitOf(reader);
+  unpacked.stream.unpipe();
+  stop();
+  if (code !== 0) throw broken(`is not readable by pg_restore --list (exit ${code}): ${stderr.toString()}`);
+  return { check: `pg_restore --list (${entries} entries)`, head: listing };
 }

@@ -7,6 +7,15 @@ export const STATISTICS_SINCE_MAJOR = 18;
 
 export type PgTool = 'pg_dump' | 'pg_restore' | 'psql';
 
+/**
+ * The whole environment of a child tool that reaches no server (zstd, tar, `pg_restore --list`,
+ * `--version`): PATH, to find it. The worker's own environment holds the S3 keys, the Slack webhook
+ * and PGPASSWORD; no child inherits it (pg_dump, pg_restore and psql connecting get pgChildEnv).
+ */
+export function toolEnv(): Record<string, string> {
+  return { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' };
+}
+
 export interface PgBinaries {
   readonly dir: string;
   readonly major: number;
@@ -19,7 +28,11 @@ async function toolVersion(file: string): Promise<{ version: string; major: numb
     await access(file, constants.X_OK);
     // execa is ESM-only with import-only dependencies: load it lazily (a static import breaks require()).
     const { execa } = await import('execa');
-    const { stdout } = await execa(file, ['--version'], { timeout: 10_000 });
+    const { stdout } = await execa(file, ['--version'], {
+      timeout: 10_000,
+      env: toolEnv(),
+      extendEnv: false,
+    });
     const m = /(\d+)(?:\.(\d+))?/.exec(stdout);
     return m ? { version: m[0], major: Number(m[1]) } : undefined;
   } catch {

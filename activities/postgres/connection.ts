@@ -1,4 +1,5 @@
 import { Client, type ClientConfig } from 'pg';
+import { parseDerivedDatabaseName } from '../../common/restore';
 
 /** How to reach PostgreSQL. The password is here only for child-process env and `pg`; never argv, never a workflow argument. */
 export interface PgConnectionSettings {
@@ -12,6 +13,29 @@ export interface PgConnectionSettings {
   readonly password: string | undefined;
   /** Folder holding pg_dump/pg_restore/psql of the server's major version (DBOPS_PG_BIN_DIR). */
   readonly binDir: string | undefined;
+}
+
+/** The servers dbops works with: the main one (PG*) and, when DBOPS_VERIFY_PG* names it, the verification server. */
+export interface PgServers {
+  readonly pg: PgConnectionSettings;
+  readonly verifyPg?: PgConnectionSettings;
+}
+
+/**
+ * The server that holds `database`: a verification's scratch database (`<db>__verify_<time>`) lives
+ * on the verification server when one is configured, so a test restore never lands on production;
+ * every other database (targets, shadows, kept copies) on the main server. Deciding by the name
+ * means no caller can create, read or drop a scratch database on the wrong server.
+ */
+export function serverOf(servers: PgServers, database: string): PgConnectionSettings {
+  return servers.verifyPg !== undefined && parseDerivedDatabaseName(database)?.kind === 'verify'
+    ? servers.verifyPg
+    : servers.pg;
+}
+
+/** `host:port` for messages. */
+export function describeServer(settings: PgConnectionSettings): string {
+  return `${settings.host}:${settings.port}`;
 }
 
 /** Options for `pg` connecting to `database` (default: the configured one). */

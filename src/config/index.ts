@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { z } from 'zod';
 import type { PgConnectionSettings } from '../../activities/postgres/connection';
@@ -38,6 +39,13 @@ export type PgSettings = PgConnectionSettings;
 export interface Config {
   readonly source: Readonly<Record<string, 'env' | 'stack' | 'default'>>;
   readonly pg: PgSettings;
+  /**
+   * DBOPS_VERIFY_PG*: the server that holds verification scratch databases, so test restores need
+   * not land on production; undefined: they go to `pg`.
+   */
+  readonly verifyPg: PgSettings | undefined;
+  /** DBOPS_SCRATCH_DIR: where restores decompress archives and directory dumps stage their files. */
+  readonly scratchDir: string;
   /** Databases that get backups and schedules. */
   readonly databases: readonly string[];
   /** Application role `dbops db init` creates and makes owner of the database. */
@@ -184,18 +192,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         }
       : { kind: 'local', dir: path.resolve(v.DBOPS_BACKUP_DIR ?? path.join(stackHome, 'backups')) };
 
+  const pg: PgSettings = {
+    host: v.PGHOST,
+    port: v.PGPORT,
+    user: v.PGUSER,
+    database: v.PGDATABASE,
+    sslmode: v.PGSSLMODE,
+    passfile: v.PGPASSFILE,
+    password: v.PGPASSWORD,
+    binDir: v.DBOPS_PG_BIN_DIR,
+  };
   const config: Config = {
     source,
-    pg: {
-      host: v.PGHOST,
-      port: v.PGPORT,
-      user: v.PGUSER,
-      database: v.PGDATABASE,
-      sslmode: v.PGSSLMODE,
-      passfile: v.PGPASSFILE,
-      password: v.PGPASSWORD,
-      binDir: v.DBOPS_PG_BIN_DIR,
-    },
+    pg,
+    verifyPg: verificationServer(v, pg),
+    scratchDir: path.resolve(v.DBOPS_SCRATCH_DIR ?? os.tmpdir()),
     databases: v.DBOPS_DATABASES?.length ? v.DBOPS_DATABASES : [v.PGDATABASE],
     appRole: v.DBOPS_APP_ROLE,
     temporal: {
@@ -246,6 +257,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     failpoints: (v.DBOPS_FAILPOINTS ?? []).map((text) => parseFailpoint(text)!),
   };
   return deepFreeze(config);
+}
+
+const VERIFY_SERVER_VARIABLES = [
+  'DBOPS_VERIFY_PGPORT',
+  'DBOPS_VERIFY_PGUSER',
+  'DBOPS_VERIFY_PGPASSWORD',
+  'DBOPS_VERIFY_PGPASSFILE',
+  'DBOPS_VERIFY_PGDATABASE',
+  'DBOPS_VERIFY_PGSSLMODE',
+] as const;
+
+/**
+ * DBOPS_VERIFY_PGHOST names the verification server; each other DBOPS_VERIFY_PG* falls back to its
+ * PG* counterpart, except the password (the production password is never sent to another server:
+ * DBOPS_VERIFY_PGPASSWORD or the passfile) and the database (default postgres, which every server has).
+ */
+function verificationServer(v: Parsed, pg: PgSettings): PgSettings | undefined {
+  if (v.DBOPS_VERIFY_PGHOST === undefined) {
+    const stray = VERIFY_SERVER_VARIABLES.filter((name) => v[name] !== undefined);
+    if (stray.length === 0) return undefined;
+    throw new ConfigError([
+      `${stray.join(', ')} set without DBOPS_VERIFY_PGHOST: set DBOPS_VERIFY_PGHOST to the verification server's host, or unset them to verify on the PG* server`,
+    ]);
+  }
+  return {
+    host: v.DBOPS_VERIFY_PGHOST,
+    port: v.DBOPS_VERIFY_PGPORT ?? pg.port,
+    user: v.DBOPS_VERIFY_PGUSER ?? pg.user,
+    database: v.DBOPS_VERIFY_PGDATABASE ?? 'postgres',
+    sslmode: v.DBOPS_VERIFY_PGSSLMODE ?? pg.sslmode,
+    passfile: v.DBOPS_VERIFY_PGPASSFILE ?? pg.passfile,
+    password: v.DBOPS_VERIFY_PGPASSWORD,
+    binDir: pg.binDir,
+  };
 }
 
 function deepFreeze<T>(value: T): T {

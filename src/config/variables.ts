@@ -8,14 +8,24 @@ import { BACKUP_COMPRESSIONS, BACKUP_FORMATS } from '../../common/backup';
 import { FAILPOINTS, parseFailpoint } from '../../common/failpoints';
 
 const identifier = z.string().regex(DATABASE_NAME, `must be a PostgreSQL name: ${DATABASE_NAME_RULE}`);
-const port = z.coerce.number().int().min(1).max(65535);
-const positiveInt = z.coerce.number().int().positive();
-const nonNegativeInt = z.coerce.number().int().min(0);
+/** A whole number in [min, max]; every refusal says the range (zod's own words name neither it nor the fix). */
+const wholeNumber = (min: number, max?: number, what = 'a whole number') => {
+  const rule = `must be ${what} ${max === undefined ? `of at least ${min}` : `from ${min} to ${max}`}`;
+  const n = z.coerce.number({ error: rule }).int({ error: rule }).min(min, { error: rule });
+  return max === undefined ? n : n.max(max, { error: rule });
+};
+const port = wholeNumber(1, 65535, 'a port number');
+const positiveInt = wholeNumber(1);
+const nonNegativeInt = wholeNumber(0);
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const sslmode = z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']);
 const hostPort = z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233');
-const url = z.url({ message: 'must be a URL like http://host:port' });
+const url = z.url({
+  protocol: /^https?$/,
+  error: 'must be an http:// or https:// URL like http://host:port',
+});
 const duration = z
   .string()
   .regex(/^\d+(\.\d+)?\s*(ms|s|m|h|d)$/, 'must be a duration like 30s, 15m, 24h or 7d')
@@ -55,10 +65,18 @@ export const variables = {
   PGPASSWORD: z.string().optional(),
   PGPASSFILE: z.string().optional(),
   PGDATABASE: identifier.default('recsys'),
-  PGSSLMODE: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+  PGSSLMODE: sslmode.optional(),
   DBOPS_PG_BIN_DIR: z.string().optional(),
   DBOPS_DATABASES: csv(identifier).optional(),
   DBOPS_APP_ROLE: identifier.default('recsys_app'),
+  /** A separate server for backup verifications (scratch databases); unset: the PG* server. */
+  DBOPS_VERIFY_PGHOST: z.string().min(1).optional(),
+  DBOPS_VERIFY_PGPORT: port.optional(),
+  DBOPS_VERIFY_PGUSER: z.string().min(1).optional(),
+  DBOPS_VERIFY_PGPASSWORD: z.string().optional(),
+  DBOPS_VERIFY_PGPASSFILE: z.string().optional(),
+  DBOPS_VERIFY_PGDATABASE: identifier.optional(),
+  DBOPS_VERIFY_PGSSLMODE: sslmode.optional(),
 
   DBOPS_TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:17233'),
   DBOPS_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -69,7 +87,7 @@ export const variables = {
 
   DBOPS_MILVUS_ADDRESS: hostPort.default('127.0.0.1:19531'),
   DBOPS_MILVUS_TOKEN: z.string().optional(),
-  DBOPS_MILVUS_DIM: positiveInt.max(32768).default(256),
+  DBOPS_MILVUS_DIM: wholeNumber(1, 32768).default(256),
   DBOPS_MILVUS_METRIC: z.enum(['COSINE', 'IP', 'L2']).default('COSINE'),
   DBOPS_MILVUS_INDEX: z.enum(['HNSW', 'IVF_FLAT']).default('HNSW'),
 
@@ -117,14 +135,16 @@ export const variables = {
   DBOPS_RESTORE_APPROVAL_TIMEOUT: duration.default(parseDurationMs('24h')),
   DBOPS_RESTORE_FOUR_EYES: bool.default(false),
   DBOPS_RESTORE_KEEP_DAYS: nonNegativeInt.default(7),
-  DBOPS_RESTORE_JOBS: positiveInt.max(64).default(2),
+  DBOPS_RESTORE_JOBS: wholeNumber(1, 64).default(2),
+  /** Where restores decompress archives and directory dumps stage files; default os.tmpdir(). */
+  DBOPS_SCRATCH_DIR: z.string().min(1).optional(),
 
   DBOPS_MIGRATIONS_DIR: z.string().min(1).optional(),
   DBOPS_MIGRATION_LOCK_TIMEOUT: duration.default(parseDurationMs('10s')),
   DBOPS_MIGRATION_STATEMENT_TIMEOUT: duration.default(parseDurationMs('0s')),
 
-  DBOPS_PARTITION_PREMAKE_MONTHS: nonNegativeInt.max(60).default(3),
-  DBOPS_PARTITION_RETENTION_MONTHS: positiveInt.max(600).default(13),
+  DBOPS_PARTITION_PREMAKE_MONTHS: wholeNumber(0, 60).default(3),
+  DBOPS_PARTITION_RETENTION_MONTHS: wholeNumber(1, 600).default(13),
   DBOPS_PARTITION_RETENTION_MODE: z.enum(['drop', 'detach']).default('drop'),
   DBOPS_PARTITION_MAINTENANCE_TIME: z
     .string()
@@ -152,6 +172,7 @@ export type Parsed = { [K in VariableName]: z.output<Variables[K]> };
 /** Values never printed, logged or passed to a workflow. */
 export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   'PGPASSWORD',
+  'DBOPS_VERIFY_PGPASSWORD',
   'DATABASE_URL',
   'DBOPS_TEMPORAL_API_KEY',
   'DBOPS_MILVUS_TOKEN',

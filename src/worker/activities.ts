@@ -21,13 +21,18 @@ export function buildActivities(config: Config, identity = `dbops@${os.hostname(
     ...createMilvusActivities({ milvus: config.milvus, pg: config.pg }),
     ...createStorageActivities({ storage: config.storage, retention: config.backup }),
     ...createNotifyActivities({ slackWebhookUrl: config.slackWebhookUrl }),
-    ...createRestoreActivities({ pg: config.pg, storage: config.storage }),
+    ...createRestoreActivities({
+      pg: config.pg,
+      verifyPg: config.verifyPg,
+      storage: config.storage,
+      tempDir: config.scratchDir,
+    }),
   };
 }
 
 /** Activities of the `<taskQueue>-dumps` worker (concurrency-limited): pg_dump and archive checks. */
 export function buildDumpActivities(config: Config) {
-  return createDumpActivities({ pg: config.pg, storage: config.storage });
+  return createDumpActivities({ pg: config.pg, storage: config.storage, tempDir: config.scratchDir });
 }
 
 export type DbopsActivities = ReturnType<typeof buildActivities>;

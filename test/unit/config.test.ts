@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseDurationMs, describeConfig } from '../../src/config';
 
@@ -103,6 +104,35 @@ describe('config', () => {
     expect(overridden.pg.database).toBe('other');
   });
 
+  it('a verification server: DBOPS_VERIFY_PGHOST, other settings fall back, never the production password', () => {
+    expect(loadConfig(base).verifyPg).toBeUndefined();
+    const config = loadConfig({
+      ...base,
+      PGPORT: '6543',
+      PGUSER: 'ops',
+      PGPASSWORD: 'production-secret',
+      DBOPS_VERIFY_PGHOST: 'verify.internal',
+    });
+    expect(config.verifyPg).toMatchObject({
+      host: 'verify.internal',
+      port: 6543,
+      user: 'ops',
+      database: 'postgres',
+      password: undefined,
+    });
+    expect(problemsOf({ DBOPS_VERIFY_PGPORT: '5433' })[0]).toMatch(
+      /DBOPS_VERIFY_PGPORT set without DBOPS_VERIFY_PGHOST/,
+    );
+    expect(problemsOf({ DBOPS_VERIFY_PGHOST: 'v', DBOPS_VERIFY_PGPORT: 'x' })[0]).toMatch(
+      /DBOPS_VERIFY_PGPORT="x"/,
+    );
+  });
+
+  it('the scratch folder defaults to the system temp folder', () => {
+    expect(loadConfig(base).scratchDir).toBe(os.tmpdir());
+    expect(loadConfig({ ...base, DBOPS_SCRATCH_DIR: '/var/tmp/dbops' }).scratchDir).toBe('/var/tmp/dbops');
+  });
+
   it('a bucket selects S3 storage, with path-style for custom endpoints', () => {
     const config = loadConfig({
       ...base,
@@ -121,12 +151,15 @@ describe('config', () => {
     const env = {
       ...base,
       PGPASSWORD: 'pg-secret-value',
+      DBOPS_VERIFY_PGHOST: 'verify.internal',
+      DBOPS_VERIFY_PGPASSWORD: 'verify-secret-value',
       DBOPS_SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/secret-token',
       DBOPS_S3_BUCKET: 'bk1',
       AWS_SECRET_ACCESS_KEY: 'aws-secret-value',
     };
     const text = JSON.stringify(describeConfig(loadConfig(env), env));
     expect(text).not.toContain('pg-secret-value');
+    expect(text).not.toContain('verify-secret-value');
     expect(text).not.toContain('secret-token');
     expect(text).not.toContain('aws-secret-value');
     expect(text).toContain('<redacted>');

@@ -15,7 +15,9 @@ import { FailureType, failure } from '../../../common/failures';
 import { InputError } from '../../../common/names';
 import { LATEST, LATEST_VERIFIED } from '../../../common/restore';
 import { listBackupEntries, loadManifest, type BackupStore } from '../../storage';
+import { toolEnv } from '../binaries';
 import { decompress, type Digested, exitOf, FileDigest, HashTap, StderrTail } from '../dump-pipeline';
+import { outsideCause } from './run';
 
 /** A backup chosen for restore or verification, with what the plan shows. */
 export interface ResolvedBackup {
@@ -58,7 +60,8 @@ export async function resolveBackup(
         `no ${selector === LATEST ? 'complete' : 'verified'} backup of database ${database} in ${store.describe(`${database}/`)} (${entries.length} backup folders); list them with "dbops backups list"${selector === LATEST_VERIFIED ? ' or verify one with "dbops verify latest"' : ''}`,
       );
     }
-    return summarize(wanted.manifest, wanted);
+    // Loaded again through loadManifest: a manifest naming another backup or database is refused.
+    return summarize(await loadManifest(store, wanted.id), wanted);
   }
   let parsed;
   try {
@@ -84,7 +87,7 @@ export async function resolveBackup(
       `backup ${selector} not found in ${store.describe(`${parsed.database}/`)}${nearest.length ? `; nearest: ${nearest.join(', ')}` : `; database ${parsed.database} has no complete backups`}`,
     );
   }
-  return summarize(entry.manifest ?? (await loadManifest(store, selector)), entry);
+  return summarize(await loadManifest(store, selector), entry);
 }
 
 /**
@@ -163,7 +166,7 @@ export async function decompressToFile(
     const child = spawn(
       'zstd',
       ['-d', '-q', '-f', '-o', file, ...(source.file !== undefined ? ['--', source.file] : [])],
-      { stdio: [source.file !== undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] },
+      { env: toolEnv(), stdio: [source.file !== undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] },
     );
     kills.push(() => child.kill('SIGKILL'));
     const tail = new StderrTail();
@@ -178,10 +181,12 @@ export async function decompressToFile(
     const { code, signal: killedBy } = await exitOf(child);
     const feedError = await fed;
     if (code !== 0) {
-      throw failure(
-        FailureType.IntegrityCheckFailed,
-        `zstd -d of the archive ${killedBy ? `killed by ${killedBy}` : `exited ${code}`}: ${tail.toString()}`,
-      );
+      const message = `zstd -d of the archive into ${file} ${killedBy ? `killed by ${killedBy}` : `exited ${code}`}: ${tail.toString()}`;
+      // A full scratch folder or a killed zstd says nothing about the archive (never a verdict).
+      const outside = outsideCause(tail.toString(), killedBy);
+      if (outside)
+        throw failure(FailureType.Unavailable, `${message} (${outside}: not a fault of the backup)`);
+      throw failure(FailureType.IntegrityCheckFailed, message);
     }
     if (feedError instanceof Error) throw feedError;
     return;
