@@ -23,22 +23,44 @@ export interface SlackMessage {
   readonly blocks?: readonly unknown[];
 }
 
-/** Block Kit payload, built as an object and serialized with JSON.stringify: quotes and newlines in values are safe. */
+/**
+ * Text as Slack shows it, never as a control sequence: `<!channel>`, `<@U123>` or `<https://x|label>`
+ * typed into a comment, a name or an error would ping people or disguise a link. Slack's rule:
+ * escape `&`, `<` and `>` (https://api.slack.com/reference/surfaces/formatting#escaping).
+ */
+export function slackEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * Block Kit payload, built as an object and serialized with JSON.stringify: quotes and newlines in
+ * values are safe. Every text is escaped (slackEscape); only the link is a control sequence.
+ */
 export function slackPayload(message: SlackMessage): Record<string, unknown> {
-  if (message.blocks) return { text: message.text, blocks: message.blocks };
-  const blocks: unknown[] = [{ type: 'section', text: { type: 'mrkdwn', text: message.text } }];
+  const text = slackEscape(message.text);
+  if (message.blocks) return { text, blocks: message.blocks };
+  const blocks: unknown[] = [{ type: 'section', text: { type: 'mrkdwn', text } }];
   if (message.fields?.length) {
     blocks.push({
       type: 'section',
-      fields: message.fields.slice(0, 10).map((f) => ({ type: 'mrkdwn', text: `*${f.title}*\n${f.value}` })),
+      fields: message.fields.slice(0, 10).map((f) => ({
+        type: 'mrkdwn',
+        text: `*${slackEscape(f.title)}*\n${slackEscape(f.value)}`,
+      })),
     });
   }
   if (message.link)
     blocks.push({
       type: 'context',
-      elements: [{ type: 'mrkdwn', text: `<${message.link.url}|${message.link.label}>` }],
+      // The URL is ours (common/links.ts, percent-encoded); `|` and `>` would end it early, so never raw.
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: `<${message.link.url.replace(/[|>]/g, encodeURIComponent)}|${slackEscape(message.link.label)}>`,
+        },
+      ],
     });
-  return { text: message.text, blocks };
+  return { text, blocks };
 }
 
 export interface BackupNotice {

@@ -5,7 +5,7 @@ import type {
   BackupProgress,
   BackupWorkflowInput,
 } from '../../common/backup';
-import { isValidDatabaseName } from '../../common/names';
+import { assertDatabaseName, InputError } from '../../common/names';
 import { FailureType, failure } from '../../common/failures';
 import { backupWorkflowId } from '../../common/ids';
 import type { backupWorkflow } from '../../workflows/backup';
@@ -52,11 +52,11 @@ export async function startBackup(
   config: Config,
   options: { database: string; format?: BackupFormat; compression?: BackupCompression; now?: Date },
 ): Promise<WorkflowHandle<typeof backupWorkflow>> {
-  if (!isValidDatabaseName(options.database)) {
-    throw failure(
-      FailureType.InvalidInput,
-      `database name ${JSON.stringify(options.database)} is not valid: use letters, digits, _ $ -`,
-    );
+  try {
+    assertDatabaseName(options.database);
+  } catch (err) {
+    if (err instanceof InputError) throw failure(FailureType.InvalidInput, err.message);
+    throw err;
   }
   const { handle } = await startOrJoin(client, 'backupWorkflow', {
     taskQueue: config.temporal.taskQueue,

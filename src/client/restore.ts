@@ -10,7 +10,7 @@ import {
   LATEST,
   LATEST_VERIFIED,
 } from '../../common/restore';
-import { assertDatabaseName, InputError } from '../../common/names';
+import { assertDatabaseName, assertPersonName, assertPlainText, InputError } from '../../common/names';
 import type { restoreWorkflow } from '../../workflows/restore';
 import { restoreApprovalUpdate, restoreStatusQuery } from '../../workflows/restore-messages';
 import { DBOPS_BACKUP_ID, DBOPS_DATABASE, DBOPS_OPERATION } from '../../common/search-attributes';
@@ -24,12 +24,24 @@ function inputError(err: unknown): never {
   throw err;
 }
 
-/** Checks names locally (clear error, nothing started) and works out the target. */
-export function restoreTarget(config: Config, backup: string, target?: string, database?: string): string {
+/**
+ * Checks what a person typed locally (clear error, nothing started) and works out the target: the
+ * backup id's shape, --database, the requester's name, and a target that may be replaced (never
+ * postgres, template0 or template1; the workflow checks the target again, for other starters).
+ */
+export function restoreTarget(
+  config: Config,
+  backup: string,
+  target?: string,
+  database?: string,
+  requestedBy?: string,
+): string {
   try {
+    if (requestedBy !== undefined) assertPersonName(requestedBy);
     if (database !== undefined) assertDatabaseName(database, '--database');
     const isSelector = backup === LATEST || backup === LATEST_VERIFIED;
-    const t = target ?? (isSelector ? (database ?? config.databases[0]!) : parseBackupId(backup).database);
+    const backupDatabase = isSelector ? undefined : parseBackupId(backup).database;
+    const t = target ?? backupDatabase ?? database ?? config.databases[0]!;
     assertDatabaseName(t, 'target database');
     assertRestoreTarget(t);
     return t;
@@ -50,7 +62,7 @@ export async function startRestore(
     now?: Date;
   },
 ): Promise<RestoreHandle> {
-  const target = restoreTarget(config, options.backup, options.target, options.database);
+  const target = restoreTarget(config, options.backup, options.target, options.database, options.requestedBy);
   const input: Parameters<typeof restoreWorkflow>[0] = {
     backup: options.backup,
     database: options.database ?? target,
@@ -118,6 +130,16 @@ export async function restoreStatus(
   return { workflowStatus: desc.status.name, status: await handle.query(restoreStatusQuery) };
 }
 
+/** The approver's name and comment, as typed: refused locally (InvalidInput) before anything connects. */
+export function checkDecision(request: { by: string; comment?: string }): void {
+  try {
+    assertPersonName(request.by);
+    if (request.comment !== undefined) assertPlainText(request.comment, '--comment');
+  } catch (err) {
+    inputError(err);
+  }
+}
+
 /**
  * Approves or rejects a waiting restore (a Temporal Update: the answer is immediate). Without a
  * plan hash, the one waiting is taken. A refusal is a Refused failure naming the workflow's reason.
@@ -127,6 +149,7 @@ export async function decideRestore(
   workflowId: string,
   request: Omit<ApprovalRequest, 'planHash'> & { planHash?: string },
 ): Promise<ApprovalRecord> {
+  checkDecision(request);
   const handle = restoreHandle(client, workflowId);
   const status = await handle.query(restoreStatusQuery);
   const planHash = request.planHash ?? status.planHash ?? '';

@@ -12,11 +12,13 @@ import type { backupWorkflow } from '../../../workflows/backup';
 import { backupProgress, startBackup } from '../../client/backup';
 import { withClient, workflowUrl } from '../../client/connection';
 import { getConfig, type Config } from '../../config';
+import { databaseName } from '../options';
 import { createProgress, humanBytes, humanDuration, printJson } from '../output';
 
+/** The databases to back up, checked before anything connects. */
 function databasesFor(config: Config, db: string | undefined): string[] {
   if (!db) return [...config.databases];
-  return [db];
+  return [databaseName('--db', db)];
 }
 
 /** A progress bar on stderr (phase and live bytes, see backupProgress) until the backup ends. */
@@ -67,9 +69,10 @@ export function registerBackupCommand(program: Command): void {
         json?: boolean;
       }) => {
         const config = getConfig();
+        const databases = databasesFor(config, opts.db);
         await withClient(config, async (client) => {
           const results = [];
-          for (const database of databasesFor(config, opts.db)) {
+          for (const database of databases) {
             const handle = await startBackup(client, config, {
               database,
               format: opts.format,

@@ -9,6 +9,7 @@ import {
   pruneDatabase,
 } from '../../../activities/storage';
 import { getConfig } from '../../config';
+import { databaseName } from '../options';
 import { humanBytes, humanDuration, printJson, printTable } from '../output';
 
 /** `dbops backups list|show|prune`: the backup store, read (and pruned) from this process. */
@@ -27,9 +28,10 @@ function registerList(backups: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { db?: string; json?: boolean }) => {
       const config = getConfig();
+      const only = opts.db === undefined ? undefined : databaseName('--db', opts.db);
       const store = createBackupStore(config.storage);
       try {
-        const dbs = opts.db ? [opts.db] : await listStoredDatabases(store);
+        const dbs = only ? [only] : await listStoredDatabases(store);
         const entries = (await Promise.all(dbs.map((d) => listBackupEntries(store, d)))).flat();
         if (opts.json) {
           printJson(
@@ -108,10 +110,11 @@ function registerPrune(backups: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { db?: string; dryRun?: boolean; json?: boolean }) => {
       const config = getConfig();
+      const only = opts.db === undefined ? undefined : databaseName('--db', opts.db);
       const store = createBackupStore(config.storage);
       try {
-        const dbs = opts.db
-          ? [opts.db]
+        const dbs = only
+          ? [only]
           : [...new Set([...config.databases, ...(await listStoredDatabases(store))])];
         const results = [];
         for (const d of dbs) results.push(await pruneDatabase(store, d, config.backup, Boolean(opts.dryRun)));

@@ -1,10 +1,9 @@
 import { Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { seedDatabase, validateSeedOptions, type SeedResult } from '../../seed';
-import { failure, FailureType } from '../../../common/failures';
 import { getConfig } from '../../config';
 import { createProgress, humanBytes, humanDuration, plural, printJson, printTable } from '../output';
-import { databaseOption } from '../options';
+import { databaseOption, numberOption } from '../options';
 import { dbCommandGroup } from './db-lifecycle';
 
 /** The `db` command group (init and cleanup are added to it elsewhere); here: `db seed`. */
@@ -12,14 +11,6 @@ export function registerDbCommand(program: Command): Command {
   const db = dbCommandGroup(program);
   registerSeedCommand(db);
   return db;
-}
-
-function numberOption(name: string, value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) {
-    throw failure(FailureType.InvalidInput, `--${name} "${value}" is not a number`);
-  }
-  return n;
 }
 
 export function registerSeedCommand(db: Command): void {
@@ -37,9 +28,9 @@ export function registerSeedCommand(db: Command): void {
         const config = getConfig();
         const database = databaseOption(config, opts.database);
         const input = {
-          scale: numberOption('scale', opts.scale),
-          seed: numberOption('seed', opts.seed),
-          months: numberOption('months', opts.months),
+          scale: numberOption('--scale', opts.scale),
+          seed: numberOption('--seed', opts.seed),
+          months: numberOption('--months', opts.months),
         };
         validateSeedOptions(input);
         const bar = opts.json

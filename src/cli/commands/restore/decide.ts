@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { withClient } from '../../../client/connection';
-import { decideRestore } from '../../../client/restore';
+import { checkDecision, decideRestore } from '../../../client/restore';
 import { getConfig } from '../../../config';
 import { printJson } from '../../output';
 import { decidedText } from './print';
@@ -14,6 +14,7 @@ interface DecisionOptions {
 
 async function decide(workflowId: string, decision: 'approve' | 'reject', opts: DecisionOptions) {
   const config = getConfig();
+  checkDecision({ by: opts.as, comment: opts.comment }); // before anything connects
   await withClient(config, async (client) => {
     const record = await decideRestore(client, workflowId, {
       decision,

@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { LATEST, LATEST_VERIFIED, type RestoreResult, type RestoreStatus } from '../../../../common/restore';
 import { withClient, workflowUrl } from '../../../client/connection';
-import { pollRestoreStatus, startRestore, type RestoreHandle } from '../../../client/restore';
+import { pollRestoreStatus, restoreTarget, startRestore, type RestoreHandle } from '../../../client/restore';
 import { getConfig } from '../../../config';
 import { createProgress, printJson } from '../../output';
 import { printPlan, printResult } from './print';
@@ -41,6 +41,8 @@ async function waitWithProgress(handle: RestoreHandle, json: boolean): Promise<R
 
 async function start(backup: string, opts: StartOptions): Promise<void> {
   const config = getConfig();
+  // Names (backup id, --target, --database) are refused before anything connects.
+  restoreTarget(config, backup, opts.target, opts.database, opts.as);
   await withClient(config, async (client) => {
     const handle = await startRestore(client, config, {
       backup,
