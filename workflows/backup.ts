@@ -9,6 +9,7 @@ import {
   ParentClosePolicy,
   startChild,
 } from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
 import type { DumpActivities } from '../activities/postgres';
 import type { BackupNotice, NotifyActivities } from '../activities/notify';
 import type { StorageActivities } from '../activities/storage';
@@ -35,6 +36,11 @@ export interface BackupWorkflowSettings {
   readonly uiUrl?: string;
   readonly defaultFormat: BackupManifest['format'];
   readonly defaultCompression: BackupManifest['compression'];
+  /**
+   * How long the dump may go without a heartbeat before Temporal retries it on another worker: a
+   * killed worker is noticed only this way. Default: the streaming profile's; drills pass seconds.
+   */
+  readonly dumpHeartbeatTimeout?: Duration;
 }
 
 /**
@@ -113,6 +119,7 @@ class BackupRun {
     return activitiesWith<DumpActivities>('streaming', {
       taskQueue: dumpTaskQueue(this.info.taskQueue),
       summary,
+      ...(this.input.dumpHeartbeatTimeout ? { heartbeatTimeout: this.input.dumpHeartbeatTimeout } : {}),
       // Let the activity kill pg_dump and abort the upload before the workflow cleans up.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     });

@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { BackupCompression } from '../../common/backup';
+import { toolEnv } from './binaries';
 
 /** Keeps the last `limit` characters of a child's stderr for the error message (never mixed into data). */
 export class StderrTail {
@@ -133,6 +134,7 @@ export function compress(
   if (compression === 'zstd') {
     const handOver = opts.handOver === true;
     const child = spawn('zstd', [ZSTD_LEVEL, '-q', '-c'], {
+      env: toolEnv(),
       stdio: [handOver ? input : 'pipe', 'pipe', 'pipe'],
     });
     // Our end of the pipe closes: if zstd dies, the producer gets EPIPE instead of blocking forever.
@@ -172,7 +174,7 @@ export interface Decompressor {
 /** The reverse of `compress`, from a stream. */
 export function decompress(compression: BackupCompression, input: Readable): Decompressor {
   if (compression === 'zstd') {
-    const child = spawn('zstd', ['-d', '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('zstd', ['-d', '-q', '-c'], { env: toolEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
     const tail = new StderrTail();
     tail.attach(child.stderr);
     input.pipe(child.stdin);

@@ -46,6 +46,7 @@ export class LocalStore implements BackupStore {
     } catch (err) {
       body.destroy();
       await rm(temp, { force: true });
+      await this.removeEmptyFolders(temp);
       throw this.translate(err, key);
     }
   }
@@ -77,8 +78,8 @@ export class LocalStore implements BackupStore {
     }
   }
 
-  async list(prefix: string): Promise<ObjectInfo[]> {
-    const out: ObjectInfo[] = [];
+  /** Calls `onFile` for every file whose key starts with `prefix` (temporary files included). */
+  private async walk(prefix: string, onFile: (key: string, file: string, name: string) => Promise<void>) {
     const walk = async (dir: string, keyPrefix: string): Promise<void> => {
       let names: Dirent[];
       try {
@@ -92,20 +93,49 @@ export class LocalStore implements BackupStore {
         // Only descend into folders that can contain matches.
         if (d.isDirectory() && (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`))) {
           await walk(path.join(dir, d.name), `${key}/`);
-        } else if (d.isFile() && key.startsWith(prefix) && !d.name.includes(TEMP_MARK)) {
-          const s = await stat(path.join(dir, d.name)).catch(() => undefined);
-          if (s) out.push({ key, size: s.size, lastModified: s.mtime });
+        } else if (d.isFile() && key.startsWith(prefix)) {
+          await onFile(key, path.join(dir, d.name), d.name);
         }
       }
     };
     await walk(this.root, '');
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const out: ObjectInfo[] = [];
+    await this.walk(prefix, async (key, file, name) => {
+      if (name.includes(TEMP_MARK)) return;
+      const s = await stat(file).catch(() => undefined);
+      if (s) out.push({ key, size: s.size, lastModified: s.mtime });
+    });
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Removes temporary files under `prefix`: a worker killed mid-put leaves its `<name>.tmp-*`
+   * (unlisted, but it fills the folder). With `startedBefore`, only files last written before it.
+   */
+  async sweepInterrupted(prefix: string, startedBefore?: Date): Promise<number> {
+    let swept = 0;
+    await this.walk(prefix, async (_key, file, name) => {
+      if (!name.includes(TEMP_MARK)) return;
+      const s = await stat(file).catch(() => undefined);
+      if (!s || (startedBefore && s.mtime >= startedBefore)) return;
+      await rm(file, { force: true });
+      await this.removeEmptyFolders(file);
+      swept++;
+    });
+    return swept;
   }
 
   async delete(key: string): Promise<void> {
     const file = this.file(key);
     await rm(file, { force: true });
-    // Remove folders left empty, up to the root.
+    await this.removeEmptyFolders(file);
+  }
+
+  /** Removes the folders of `file` left empty, up to the root. */
+  private async removeEmptyFolders(file: string): Promise<void> {
     for (
       let dir = path.dirname(file);
       dir.startsWith(this.root) && dir !== this.root;
@@ -174,6 +204,14 @@ export class LocalStore implements BackupStore {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT')
       return failure(FailureType.NotFound, `no object ${this.describe(key)} in the backup folder`);
+    // Not retried: the folder does not empty itself within the activity's retries, and each retry
+    // would dump the database again. The next scheduled backup tries again.
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      return failure(
+        FailureType.Misconfigured,
+        `backup folder ${this.root} is full (${code} writing ${key}; the partial file was removed): free space there or set DBOPS_BACKUP_DIR to a larger volume`,
+      );
+    }
     if (code === 'EACCES' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EPERM') {
       return failure(
         FailureType.Misconfigured,

@@ -209,6 +209,52 @@ export class S3Store implements BackupStore {
     }
   }
 
+  /**
+   * Aborts multipart uploads under `prefix` that were never completed: a worker killed mid-upload
+   * (SIGKILL, OOM, a lost node) cannot abort its own, and S3 keeps the parts until someone does.
+   */
+  async sweepInterrupted(prefix: string, startedBefore?: Date): Promise<number> {
+    const root = this.settings.prefix ? `${this.settings.prefix}/` : '';
+    let swept = 0;
+    try {
+      const { sdk, client } = await this.s3();
+      let keyMarker: string | undefined;
+      let uploadIdMarker: string | undefined;
+      do {
+        const r = await client.send(
+          new sdk.ListMultipartUploadsCommand({
+            Bucket: this.settings.bucket,
+            Prefix: `${root}${prefix}`,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        );
+        for (const u of r.Uploads ?? []) {
+          if (!u.Key || !u.UploadId) continue;
+          if (startedBefore && !(u.Initiated && u.Initiated < startedBefore)) continue;
+          try {
+            await client.send(
+              new sdk.AbortMultipartUploadCommand({
+                Bucket: this.settings.bucket,
+                Key: u.Key,
+                UploadId: u.UploadId,
+              }),
+            );
+            swept++;
+          } catch (err) {
+            if (!isNotFound(err) && (err as { name?: string }).name !== 'NoSuchUpload') throw err;
+          }
+        }
+        const more = r.IsTruncated === true;
+        keyMarker = more ? r.NextKeyMarker : undefined;
+        uploadIdMarker = more ? r.NextUploadIdMarker : undefined;
+      } while (keyMarker);
+    } catch (err) {
+      throw this.translate(err, prefix);
+    }
+    return swept;
+  }
+
   async putJson(key: string, value: unknown): Promise<void> {
     await this.replaceJson(key, value);
   }

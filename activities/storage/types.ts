@@ -50,6 +50,13 @@ export interface BackupStore {
   list(prefix: string): Promise<ObjectInfo[]>;
   /** Deletes one object; a missing one is fine. */
   delete(key: string): Promise<void>;
+  /**
+   * Removes what interrupted puts left under `prefix` and returns how many: S3 multipart uploads
+   * never completed (unlisted, but their parts are stored and billed), local temporary files. A put
+   * still running there then fails instead of completing, so callers sweep only where no other
+   * writer can be: a backup's own folder, or leftovers started before `startedBefore`.
+   */
+  sweepInterrupted(prefix: string, startedBefore?: Date): Promise<number>;
   putJson(key: string, value: unknown): Promise<void>;
   getJson<T>(key: string): Promise<T | undefined>;
   /** Replaces a small object atomically: readers see the old or the new content, never a mix. */

@@ -1,15 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { CreateMultipartUploadCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgClientConfig } from '../../activities/postgres/connection';
-import { createBackupStore, listBackupEntries, type BackupStore } from '../../activities/storage';
-import { latestKey, type LatestPointer } from '../../common/backup';
+import {
+  createBackupStore,
+  createStorageActivities,
+  listBackupEntries,
+  type BackupStore,
+} from '../../activities/storage';
+import { backupFileKey, latestKey, makeBackupId, type LatestPointer } from '../../common/backup';
 import { startBackup } from '../../src/client/backup';
-import { stackVars, testConfig, uniqueSuffix } from '../helpers/stack';
+import { s3Overrides, stackVars, testConfig, uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { createPopulatedDatabase, dropDatabase } from './backup-helpers';
 
@@ -203,4 +210,55 @@ describe('backup faults leave no visible backup and no moved latest; the retry s
       gw?.kill('SIGKILL');
     }
   }, 120_000);
+});
+
+describe('a backup given up after its worker was killed: the failure path sweeps the folder', () => {
+  // The state a SIGKILLed dump attempt leaves (test/drills/backup-worker-kill.test.ts kills a real
+  // worker): an open multipart upload with a part, or a temporary file. The workflow's cleanup
+  // (discardIncompleteBackup) must remove it, and only under the backup's own folder.
+  it.each(['s3', 'local'] as const)('%s', async (kind) => {
+    const overrides = kind === 's3' ? s3Overrides(`t_backupfault_sweep_${suffix}`) : {};
+    const config = testConfig({ ...overrides, DBOPS_BACKUP_DIR: path.join(dir, 'sweep') });
+    const id = makeBackupId(db, new Date(Date.UTC(2033, 0, 1)));
+    const other = makeBackupId(db, new Date(Date.UTC(2033, 0, 2)));
+    const leave = async (backupId: string) => {
+      const key = backupFileKey(db, backupId, 'dump.pgcustom.zst');
+      if (config.storage.kind === 'local') {
+        const file = path.join(config.storage.dir, key);
+        await mkdir(path.dirname(file), { recursive: true });
+        await writeFile(`${file}.tmp-0123456789ab`, Buffer.alloc(4096));
+        return;
+      }
+      const s = config.storage;
+      const s3 = new S3Client({ region: s.region, endpoint: s.endpoint, forcePathStyle: s.forcePathStyle });
+      const Key = `${s.prefix}/${key}`;
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: s.bucket, Key }));
+      await s3.send(
+        new UploadPartCommand({ Bucket: s.bucket, Key, UploadId, PartNumber: 1, Body: Buffer.alloc(4096) }),
+      );
+      s3.destroy();
+    };
+    await leave(id);
+    await leave(other);
+    const store = createBackupStore(config.storage);
+    try {
+      const activities = createStorageActivities({ storage: config.storage, retention: config.backup });
+      const discard = (input: { database: string; backupId: string }) =>
+        activities.discardIncompleteBackup(input);
+      const r = await new MockActivityEnvironment().run<
+        Parameters<typeof discard>,
+        { removed: number },
+        typeof discard
+      >(discard, { database: db, backupId: id });
+      expect(r.removed).toBe(1);
+      // The other backup's leftover is not this workflow's to remove (a day-old one goes with the
+      // database's next dump); sweeping its folder explicitly removes it.
+      expect(await store.sweepInterrupted(`${db}/${other}/`)).toBe(1);
+      expect(await store.sweepInterrupted('')).toBe(0);
+      if (config.storage.kind === 'local') expect(await readdir(config.storage.dir)).toEqual([]);
+    } finally {
+      await store.sweepInterrupted('');
+      await store.close();
+    }
+  });
 });

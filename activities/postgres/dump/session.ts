@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Client as PgClient } from 'pg';
 import {
   type BackupCompression,
   type BackupFormat,
@@ -12,6 +13,7 @@ import { createBackupStore, type StorageSettings } from '../../storage';
 import { resolvePgBinaries, STATISTICS_SINCE_MAJOR } from '../binaries';
 import { pgChildEnv, type PgConnectionSettings } from '../connection';
 import { withProgress } from '../progress';
+import { SCRATCH_PREFIX, sweepDumpLeftovers } from './leftovers';
 import { pgDumpRunner } from './pg-dump';
 import { countRows, openSnapshot, schemaVersion } from './snapshot';
 import { uploadDirectory, uploadStream } from './upload';
@@ -19,7 +21,7 @@ import { uploadDirectory, uploadStream } from './upload';
 export interface DumpDeps {
   readonly pg: PgConnectionSettings;
   readonly storage: StorageSettings;
-  /** Folder for the seekable temporary archive (custom/directory formats); default os.tmpdir(). */
+  /** Scratch folder base for the directory format's pg_dump output; default os.tmpdir(). */
   readonly tempDir?: string;
   /** Parallel jobs for the directory format. */
   readonly directoryJobs?: number;
@@ -59,16 +61,24 @@ export async function dumpToStore(deps: DumpDeps, input: DumpInput): Promise<Dum
   const startedAt = new Date();
   const file = dumpFileName(input.format, input.compression);
   const key = backupFileKey(input.database, input.backupId, file);
+  const scratchBase = deps.tempDir ?? os.tmpdir();
   const store = createBackupStore(deps.storage);
-  const client = await openSnapshot(deps.pg, input.database);
-  const tmp = await mkdtemp(path.join(deps.tempDir ?? os.tmpdir(), `dbops-dump-${input.backupId}-`));
+  let client: PgClient | undefined;
+  let tmp: string | undefined;
   const progress = { phase: 'dumping', bytes: 0 };
   const heartbeats = { everyMs: HEARTBEAT_MS, cancelled: 'backup cancelled' };
   try {
+    await sweepDumpLeftovers(store, input, scratchBase);
+    const snapshotClient = await openSnapshot(deps.pg, input.database);
+    client = snapshotClient;
+    // Only pg_dump -j of the directory format writes a folder before it is streamed.
+    if (input.format === 'directory')
+      tmp = await mkdtemp(path.join(scratchBase, `${SCRATCH_PREFIX}${input.backupId}-`));
     return await withProgress(
       heartbeats,
       () => ({ ...progress }),
       async (kills) => {
+        const client = snapshotClient;
         const version = await client.query<{ server_version: string; server_version_num: string }>(
           "SELECT current_setting('server_version') AS server_version, current_setting('server_version_num') AS server_version_num",
         );
@@ -115,8 +125,8 @@ export async function dumpToStore(deps: DumpDeps, input: DumpInput): Promise<Dum
       },
     );
   } finally {
-    await client.end().catch(() => undefined);
-    await rm(tmp, { recursive: true, force: true });
+    await client?.end().catch(() => undefined);
+    if (tmp) await rm(tmp, { recursive: true, force: true });
     await store.close();
   }
 }

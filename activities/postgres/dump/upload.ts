@@ -5,6 +5,7 @@ import { Context } from '@temporalio/activity';
 import type { BackupCompression } from '../../../common/backup';
 import { FailureType, failure } from '../../../common/failures';
 import type { BackupStore } from '../../storage';
+import { toolEnv } from '../binaries';
 import { compress, exitOf, gateOnSuccess, HashTap, StderrTail } from '../dump-pipeline';
 import type { PgDump } from './pg-dump';
 
@@ -13,8 +14,8 @@ export interface Dumping {
   readonly compression: BackupCompression;
   readonly store: BackupStore;
   readonly key: string;
-  /** Scratch folder (the directory format's pg_dump output). */
-  readonly tmp: string;
+  /** Scratch folder (the directory format's pg_dump output; only that format has one). */
+  readonly tmp: string | undefined;
   readonly kills: (() => void)[];
   /** What the heartbeats report. */
   readonly progress: { phase: string; bytes: number };
@@ -38,7 +39,8 @@ export async function uploadStream(d: Dumping): Promise<Uploaded> {
   const pgDumpExit = pgDump.then((r) => {
     if (r.exitCode !== 0) throw d.pgDump.failed(r.exitCode, r.signal);
   });
-  pgDumpExit.catch(() => undefined);
+  const exit: { failed?: unknown } = {};
+  pgDumpExit.catch((err: unknown) => (exit.failed = err));
   const handOver = d.compression === 'zstd';
   const raw = handOver ? undefined : new HashTap();
   const stdout = pgDump.stdout as unknown as Readable;
@@ -52,8 +54,10 @@ export async function uploadStream(d: Dumping): Promise<Uploaded> {
       await c.done;
     });
   } catch (err) {
-    await pgDumpExit; // a pg_dump failure explains the upload failure better
-    throw err;
+    // pg_dump failing on its own explains the failure best (its stderr; the upload then fails
+    // because the stream ended early). Otherwise the store failed (a full folder, S3 gone) and put
+    // stopped pg_dump: the store's error says why.
+    throw exit.failed ?? err;
   }
   // zstd reads pg_dump directly, so the uncompressed size comes from the re-read check.
   return { ...stored, rawBytes: raw?.bytes ?? 0 };
@@ -61,11 +65,15 @@ export async function uploadStream(d: Dumping): Promise<Uploaded> {
 
 /** directory: pg_dump -j writes a folder, which one tar stream carries into the store. */
 export async function uploadDirectory(d: Dumping): Promise<Uploaded> {
+  if (!d.tmp) throw new Error('the directory format needs a scratch folder');
   const target = path.join(d.tmp, 'dump.pgdir');
   const pgDump = await d.pgDump.start(target, 'ignore');
   if (pgDump.exitCode !== 0) throw d.pgDump.failed(pgDump.exitCode, pgDump.signal);
   d.progress.phase = 'compressing+uploading';
-  const tar = spawn('tar', ['-C', target, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tar = spawn('tar', ['-C', target, '-cf', '-', '.'], {
+    env: toolEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   d.kills.push(() => tar.kill('SIGKILL'));
   const tarTail = new StderrTail();
   tarTail.attach(tar.stderr);
@@ -103,6 +111,11 @@ async function put(
     await d.store.put(d.key, stream.pipe(hashed).pipe(gateOnSuccess(producersDone)), {
       signal: Context.current().cancellationSignal,
     });
+  } catch (err) {
+    // A store that failed (ENOSPC, S3 gone) stops reading: pg_dump, tar and zstd would block on a
+    // full pipe for good, and the activity would heartbeat on until its 6-hour timeout. Stop them.
+    for (const kill of d.kills) kill();
+    throw err;
   } finally {
     clearInterval(counter);
   }
