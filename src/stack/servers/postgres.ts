@@ -23,7 +23,7 @@ function postmasterPid(p: StackPaths): number | undefined {
 }
 
 /** Our server takes trust logins without TLS: keep the caller's libpq settings out of the way. */
-const PG_CLIENT_ENV = {
+export const PG_CLIENT_ENV = {
   PGCONNECT_TIMEOUT: '5',
   PGSSLMODE: 'prefer',
   PGPASSWORD: undefined,
@@ -35,6 +35,16 @@ const PG_CLIENT_ENV = {
 /** Unix sockets have a ~107-byte path limit: use the data dir when it fits, else /tmp. */
 function socketDir(p: StackPaths): string {
   return Buffer.byteLength(path.join(p.pgData, `.s.PGSQL.${PORTS.postgres}.lock`)) < 100 ? p.pgData : '/tmp';
+}
+
+/** pg_ctl's `-o` for a server on loopback only (also the drills' private servers). */
+export function pgServerOptions(port: number, unixSocketDir: string): string {
+  return [
+    `-c listen_addresses=${HOST}`,
+    `-p ${port}`,
+    `-c unix_socket_directories='${unixSocketDir}'`,
+    '-c max_connections=200',
+  ].join(' ');
 }
 
 async function psql(ctx: ServerContext, sql: string): Promise<string> {
@@ -83,8 +93,7 @@ export const postgres: ServerDef = {
       rmSync(p.pgData, { recursive: true, force: true });
       mkdirSync(p.pgData, { mode: 0o700 });
       if (ctx.root) {
-        const uid = await idOf('-u');
-        const gid = await idOf('-g');
+        const { uid, gid } = await postgresUser();
         chownSync(p.pgData, uid, gid);
       }
       const log = path.join(p.logs, 'postgres-initdb.log');
@@ -95,7 +104,7 @@ export const postgres: ServerDef = {
       );
       if (!r.ok) throw new Error(`initdb failed (${r.reason}); read ${log}`);
     } else if (ctx.root) {
-      const uid = await idOf('-u');
+      const { uid } = await postgresUser();
       if (statSync(p.pgData).uid !== uid) {
         const r = await run('chown', ['-R', 'postgres:postgres', p.pgData]);
         if (!r.ok) throw new Error(`cannot give ${p.pgData} to postgres: ${r.reason}`);
@@ -109,12 +118,7 @@ export const postgres: ServerDef = {
   async start(ctx) {
     const { p } = ctx;
     const bin = await ctx.pgBin();
-    const opts = [
-      `-c listen_addresses=${HOST}`,
-      `-p ${PORTS.postgres}`,
-      `-c unix_socket_directories='${socketDir(p)}'`,
-      '-c max_connections=200',
-    ].join(' ');
+    const opts = pgServerOptions(PORTS.postgres, socketDir(p));
     const r = await run(
       path.join(bin, 'pg_ctl'),
       [
@@ -183,6 +187,11 @@ export const postgres: ServerDef = {
     return r.ok;
   },
 };
+
+/** The `postgres` system user's ids: as root, PostgreSQL's folders must belong to it. */
+export async function postgresUser(): Promise<{ uid: number; gid: number }> {
+  return { uid: await idOf('-u'), gid: await idOf('-g') };
+}
 
 async function idOf(flag: '-u' | '-g'): Promise<number> {
   const r = await run('id', [flag, 'postgres']);

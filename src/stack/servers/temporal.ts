@@ -25,6 +25,27 @@ const temporalConn = [
   '--disable-config-file',
 ];
 
+/**
+ * `temporal server start-dev` on loopback with a persistent SQLite file and dbops' search
+ * attributes; `uiPort` undefined runs it headless (the drills' private servers).
+ */
+export function temporalDevServerArgs(o: { port: number; uiPort?: number; dbFile: string }): string[] {
+  return [
+    'server',
+    'start-dev',
+    '--ip',
+    HOST,
+    '--port',
+    String(o.port),
+    ...(o.uiPort === undefined ? ['--headless'] : ['--ui-port', String(o.uiPort)]),
+    '--db-filename',
+    o.dbFile,
+    '--log-level',
+    'warn',
+    ...DBOPS_SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a.name}=Keyword`]),
+  ];
+}
+
 export const temporal: ServerDef = {
   name: 'temporal',
   address: temporalAddress,
@@ -40,21 +61,11 @@ export const temporal: ServerDef = {
 
   async start(ctx) {
     const { p } = ctx;
-    const args = [
-      'server',
-      'start-dev',
-      '--ip',
-      HOST,
-      '--port',
-      String(PORTS.temporal),
-      '--ui-port',
-      String(PORTS.temporalUi),
-      '--db-filename',
-      p.temporalDb,
-      '--log-level',
-      'warn',
-      ...DBOPS_SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a.name}=Keyword`]),
-    ];
+    const args = temporalDevServerArgs({
+      port: PORTS.temporal,
+      uiPort: PORTS.temporalUi,
+      dbFile: p.temporalDb,
+    });
     return spawnDetached(temporalCli(p), args, { logFile: p.logFile('temporal'), cwd: p.home });
   },
 
