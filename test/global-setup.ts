@@ -6,9 +6,10 @@
  * test/isolation.test.ts proves it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
 
 import {
   deleteNamespace,
@@ -81,6 +82,15 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   process.env.DBOPS_TEST_NAMESPACE = namespace;
   process.env.DBOPS_TEST_BACKUP_DIR = backupDir;
   process.env.DBOPS_TEST_S3_PREFIX = namespace;
+  // Every worker of the run (in-process and child processes) loads one bundle of the current
+  // workflows/, made here: webpack once per run instead of once per worker (src/worker/create.ts).
+  const bundle = path.join(scratch, 'workflow-bundle.js');
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: path.resolve(__dirname, '..', 'workflows', 'index.ts'),
+    logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error },
+  });
+  writeFileSync(bundle, code);
+  process.env.DBOPS_WORKFLOW_BUNDLE = bundle;
   // Fault drills append their summary rows here; the table is printed when the run ends.
   process.env.DBOPS_DRILL_REPORT = path.join(scratch, 'drills.jsonl');
 

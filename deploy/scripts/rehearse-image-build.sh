@@ -82,8 +82,9 @@ for dev in typescript vitest tsx eslint; do
 done
 (cd "$APP" && node bin/dbops.js --help) | tee "$WORK/help.txt"
 grep -q "worker" "$WORK/help.txt" || { echo "dbops --help does not list the worker command" >&2; exit 1; }
-# The worker must load the prebundled workflow code (no webpack at startup) from the image layout.
-(cd "$APP" && node -e '
+# The worker must load the prebundled workflow code (no webpack at startup) from the image layout
+# (by default: a DBOPS_WORKFLOW_BUNDLE of the caller, e.g. the test run's bundle, does not count).
+(cd "$APP" && env -u DBOPS_WORKFLOW_BUNDLE node -e '
   require("@temporalio/core-bridge");
   const s = require("./dist/src/worker/create.js").workflowSource();
   if (!s.workflowBundle || !require("node:fs").existsSync(s.workflowBundle.codePath)) {

@@ -13,11 +13,22 @@ export const WORKFLOW_BUNDLE_PATH = path.join(REPO_ROOT, 'dist', 'workflow-bundl
 /**
  * The built worker (running from dist/, as in the image) loads the prebundle: no webpack at start-up.
  * Running from source (tsx, tests) always bundles the current workflows/, so a stale build can never
- * run old workflow code. DBOPS_WORKFLOW_BUNDLE=off forces bundling from source.
+ * run old workflow code. DBOPS_WORKFLOW_BUNDLE=off forces bundling from source; an absolute path
+ * loads that bundle instead (the test run bundles once in test/global-setup.ts, from the current
+ * source, and every worker of the run loads it: webpack once per run instead of once per worker).
  */
 export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const chosen = process.env.DBOPS_WORKFLOW_BUNDLE;
+  if (chosen && chosen !== 'off') {
+    if (!path.isAbsolute(chosen) || !existsSync(chosen)) {
+      throw new Error(
+        `DBOPS_WORKFLOW_BUNDLE=${chosen}: must be off or the absolute path of an existing workflow bundle (npm run build writes ${WORKFLOW_BUNDLE_PATH})`,
+      );
+    }
+    return { workflowBundle: { codePath: chosen } };
+  }
   const runningBuild = __filename.endsWith('.js') && __dirname.includes(`${path.sep}dist${path.sep}`);
-  if (runningBuild && process.env.DBOPS_WORKFLOW_BUNDLE !== 'off' && existsSync(WORKFLOW_BUNDLE_PATH)) {
+  if (runningBuild && chosen !== 'off' && existsSync(WORKFLOW_BUNDLE_PATH)) {
     return { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } };
   }
   return { workflowsPath: resolveSource(path.join(__dirname, '..', '..', 'workflows', 'index')) };
@@ -69,7 +80,8 @@ export async function createWorker(
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      ...workflowSource(),
+      // A caller that brings its own workflow code (tests with fixture workflows) gets only that.
+      ...('workflowsPath' in overrides || 'workflowBundle' in overrides ? {} : workflowSource()),
       activities: buildActivities(config),
       // Long activities get this long to see the cancellation on their next heartbeat and clean up.
       shutdownGraceTime: '30s',

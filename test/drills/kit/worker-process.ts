@@ -48,8 +48,9 @@ export async function startWorkerProcess(
       DBOPS_TEMPORAL_ADDRESS: vars.DBOPS_TEMPORAL_ADDRESS,
       DBOPS_TEMPORAL_UI_URL: vars.DBOPS_TEMPORAL_UI_URL,
       DBOPS_MILVUS_ADDRESS: vars.DBOPS_MILVUS_ADDRESS,
-      // Bundle the workflows from source: a stale dist/ build must never run in a drill.
-      DBOPS_WORKFLOW_BUNDLE: 'off',
+      // The run's bundle of the current workflows/ (test/global-setup.ts), else bundle from source:
+      // a stale dist/ build must never run in a drill.
+      DBOPS_WORKFLOW_BUNDLE: process.env.DBOPS_WORKFLOW_BUNDLE ?? 'off',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
