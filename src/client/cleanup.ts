@@ -1,9 +1,11 @@
+import type { Client } from 'pg';
 import {
   deleteExpiredRecommendations,
   dropLeftoverDatabases,
+  type LeftoverDatabasesResult,
   vacuumAnalyze,
 } from '../../activities/postgres/cleanup';
-import { withPg } from '../../activities/postgres/connection';
+import { describeServer, withPg } from '../../activities/postgres/connection';
 import { applyPartitionRetention } from '../../activities/postgres/partitions';
 import { createBackupStore, listBackupEntries } from '../../activities/storage';
 import { verifiedBackupTimes } from '../../common/lifecycle';
@@ -38,6 +40,45 @@ export interface CleanupRow {
   readonly result: string;
 }
 
+/** Lets in connections a dead cut-over blocked and drops dbops' leftover databases of `database` on `client`'s server. */
+async function leftoverRows(
+  client: Client,
+  input: { config: Config; database: string; now: Date; dryRun: boolean },
+  rows: CleanupRow[],
+  where = '',
+): Promise<LeftoverDatabasesResult['released']> {
+  const { config, database, dryRun } = input;
+  const verb = (done: boolean, planned: string) => (dryRun ? `would ${planned}` : done ? 'done' : 'kept');
+  const leftovers = await dropLeftoverDatabases(client, database, {
+    now: input.now,
+    keepDays: config.restore.keepDays,
+    scratchMaxAgeMs: SCRATCH_MAX_AGE_MS,
+    dryRun,
+    workflowStatus: (ids) => workflowStatuses(config, ids),
+  });
+  const blocked = {
+    released: ['allow connections', 'done: a dbops cut-over had died with it blocked'],
+    stale: ['allow connections', 'would allow: a dbops cut-over died with it blocked'],
+    held: ['-', 'kept: a dbops cut-over is running on it'],
+  } as const;
+  if (leftovers.released !== 'not-blocked') {
+    const [action, result] = blocked[leftovers.released];
+    rows.push({ step: 'blocked connections', object: `${database}${where}`, action, result });
+  }
+  if (!leftovers.decisions.length) {
+    rows.push({ step: 'leftover databases', object: `${database}__*${where}`, action: '-', result: 'none' });
+  }
+  for (const d of leftovers.decisions) {
+    rows.push({
+      step: `leftover ${d.kind} database`,
+      object: `${d.database}${where}`,
+      action: d.action,
+      result: d.action === 'drop' ? `${verb(d.done, 'drop')}: ${d.reason}` : d.reason,
+    });
+  }
+  return leftovers.released;
+}
+
 /**
  * `dbops db cleanup`: connections let in again after a dead cut-over and leftover
  * restore/verification databases (only those dbops marked), expired recommendations, partitions
@@ -63,36 +104,15 @@ export async function runCleanup(
 
   // First: it lets connections in again when a dead cut-over left the database refusing them.
   const maintenanceDb = config.pg.database === database ? 'postgres' : config.pg.database;
-  const released = await withPg(config.pg, maintenanceDb, async (client) => {
-    const leftovers = await dropLeftoverDatabases(client, database, {
-      now,
-      keepDays: config.restore.keepDays,
-      scratchMaxAgeMs: SCRATCH_MAX_AGE_MS,
-      dryRun,
-      workflowStatus: (ids) => workflowStatuses(config, ids),
-    });
-    const blocked = {
-      released: ['allow connections', 'done: a dbops cut-over had died with it blocked'],
-      stale: ['allow connections', 'would allow: a dbops cut-over died with it blocked'],
-      held: ['-', 'kept: a dbops cut-over is running on it'],
-    } as const;
-    if (leftovers.released !== 'not-blocked') {
-      const [action, result] = blocked[leftovers.released];
-      rows.push({ step: 'blocked connections', object: database, action, result });
-    }
-    if (!leftovers.decisions.length) {
-      rows.push({ step: 'leftover databases', object: `${database}__*`, action: '-', result: 'none' });
-    }
-    for (const d of leftovers.decisions) {
-      rows.push({
-        step: `leftover ${d.kind} database`,
-        object: d.database,
-        action: d.action,
-        result: d.action === 'drop' ? `${verb(d.done, 'drop')}: ${d.reason}` : d.reason,
-      });
-    }
-    return leftovers.released;
-  });
+  const leftovers = { now, dryRun, config, database };
+  const released = await withPg(config.pg, maintenanceDb, (client) => leftoverRows(client, leftovers, rows));
+  // Verification scratch databases live on the verification server when DBOPS_VERIFY_PGHOST names one.
+  if (config.verifyPg) {
+    const where = describeServer(config.verifyPg);
+    await withPg(config.verifyPg, config.verifyPg.database, (client) =>
+      leftoverRows(client, leftovers, rows, ` on ${where}`),
+    );
+  }
   if (released === 'held' || released === 'stale') {
     const why =
       released === 'held'

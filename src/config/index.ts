@@ -168,29 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (problems.length) throw new ConfigError(problems);
   const v = parsed as Parsed;
 
-  const storageKind = v.DBOPS_STORAGE ?? (v.DBOPS_S3_BUCKET ? 's3' : 'local');
-  if (storageKind === 's3' && !v.DBOPS_S3_BUCKET) {
-    throw new ConfigError([
-      'DBOPS_STORAGE=s3 needs DBOPS_S3_BUCKET: set the bucket name, or use DBOPS_STORAGE=local',
-    ]);
-  }
-  if (v.DBOPS_S3_SSE === 'aws:kms' && !v.DBOPS_S3_KMS_KEY_ID) {
-    throw new ConfigError(['DBOPS_S3_SSE=aws:kms needs DBOPS_S3_KMS_KEY_ID (the KMS key id or ARN)']);
-  }
-  const storage: Config['storage'] =
-    storageKind === 's3'
-      ? {
-          kind: 's3',
-          bucket: v.DBOPS_S3_BUCKET as string,
-          endpoint: v.DBOPS_S3_ENDPOINT,
-          region: v.DBOPS_S3_REGION,
-          prefix: v.DBOPS_S3_PREFIX.replace(/^\/+|\/+$/g, ''),
-          forcePathStyle: v.DBOPS_S3_FORCE_PATH_STYLE ?? Boolean(v.DBOPS_S3_ENDPOINT),
-          sse: v.DBOPS_S3_SSE,
-          kmsKeyId: v.DBOPS_S3_KMS_KEY_ID,
-          storageClass: v.DBOPS_S3_STORAGE_CLASS,
-        }
-      : { kind: 'local', dir: path.resolve(v.DBOPS_BACKUP_DIR ?? path.join(stackHome, 'backups')) };
+  const storage = storageSettings(v, stackHome);
 
   const pg: PgSettings = {
     host: v.PGHOST,
@@ -267,6 +245,32 @@ const VERIFY_SERVER_VARIABLES = [
   'DBOPS_VERIFY_PGDATABASE',
   'DBOPS_VERIFY_PGSSLMODE',
 ] as const;
+
+/** The backup store: S3 when a bucket is set (or DBOPS_STORAGE=s3), else a local folder. */
+function storageSettings(v: Parsed, stackHome: string): Config['storage'] {
+  const storageKind = v.DBOPS_STORAGE ?? (v.DBOPS_S3_BUCKET ? 's3' : 'local');
+  if (storageKind === 's3' && !v.DBOPS_S3_BUCKET) {
+    throw new ConfigError([
+      'DBOPS_STORAGE=s3 needs DBOPS_S3_BUCKET: set the bucket name, or use DBOPS_STORAGE=local',
+    ]);
+  }
+  if (v.DBOPS_S3_SSE === 'aws:kms' && !v.DBOPS_S3_KMS_KEY_ID) {
+    throw new ConfigError(['DBOPS_S3_SSE=aws:kms needs DBOPS_S3_KMS_KEY_ID (the KMS key id or ARN)']);
+  }
+  return storageKind === 's3'
+    ? {
+        kind: 's3',
+        bucket: v.DBOPS_S3_BUCKET as string,
+        endpoint: v.DBOPS_S3_ENDPOINT,
+        region: v.DBOPS_S3_REGION,
+        prefix: v.DBOPS_S3_PREFIX.replace(/^\/+|\/+$/g, ''),
+        forcePathStyle: v.DBOPS_S3_FORCE_PATH_STYLE ?? Boolean(v.DBOPS_S3_ENDPOINT),
+        sse: v.DBOPS_S3_SSE,
+        kmsKeyId: v.DBOPS_S3_KMS_KEY_ID,
+        storageClass: v.DBOPS_S3_STORAGE_CLASS,
+      }
+    : { kind: 'local', dir: path.resolve(v.DBOPS_BACKUP_DIR ?? path.join(stackHome, 'backups')) };
+}
 
 /**
  * DBOPS_VERIFY_PGHOST names the verification server; each other DBOPS_VERIFY_PG* falls back to its
