@@ -30,9 +30,9 @@ import {
   dumpActivityOf,
   holdDumpWhen,
   openMultipartUploads,
-  waitForPgDump,
 } from './kit/dump-control';
-import { recordDrill } from './kit/report';
+import { waitForTool } from './kit/process-group';
+import { recordDrill, stepLogger } from './kit/report';
 import { watchStore } from './kit/store-watch';
 import { killAllWorkerProcesses, startWorkerProcess, type WorkerProcess } from './kit/worker-process';
 
@@ -52,8 +52,7 @@ let client: Client;
 let connection: Connection;
 let store: BackupStore;
 let workers = 0;
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 1 +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+const step = stepLogger('drill 1');
 
 function startWorker(): Promise<WorkerProcess> {
   return startWorkerProcess(
@@ -109,7 +108,7 @@ function startDrillBackup(): Promise<WorkflowHandle<typeof backupWorkflow>> {
  * `onDumping` runs once the dump is under way (to start workers that cannot take it any more).
  */
 async function killMidUpload(candidates: WorkerProcess[], onDumping = () => {}) {
-  const { worker, pid } = await waitForPgDump(candidates);
+  const { worker, pid } = await waitForTool(candidates, 'pg_dump');
   onDumping();
   let open: Awaited<ReturnType<typeof openMultipartUploads>> = [];
   await holdDumpWhen(pid, async () => {

@@ -4,39 +4,18 @@
  * the leftovers dbops' own workflows left (a verification and a restore terminated mid-way, their
  * worker gone) carry dbops' mark naming their workflow and are dropped.
  */
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Client } from '@temporalio/client';
+import { beforeAll, expect, it } from 'vitest';
 import { restoreStatusQuery } from '../../workflows/restore-messages';
 import type { verifyBackupWorkflow } from '../../workflows/verify';
-import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
-import {
-  databasesLike,
-  dropDatabasesLike,
-  fingerprint,
-  populate,
-  sql,
-  takeBackup,
-  waitFor,
-} from '../integration/restore-fixtures';
+import { databasesLike, fingerprint, populate, sql, waitFor } from '../integration/restore-fixtures';
 import { recordDrill } from './kit/report';
-import { killAllWorkerProcesses, startWorkerProcess, type WorkerProcess } from './kit/worker-process';
-import {
-  addBehaviorsTable,
-  cleanup,
-  databaseState,
-  drillEnv,
-  sessionsOn,
-  startApprovedRestore,
-} from './restore-kit';
+import { cleanup, databaseState, restoreDrill, sessionsOn, startApprovedRestore } from './kit/restore';
+import { startWorkerProcess, type WorkerProcess } from './kit/worker-process';
 
-const suffix = uniqueSuffix();
-const db = `t_cleanmk_${suffix}`;
-const backupDir = path.join(testRun().backupDir, db);
-const env = drillEnv(`drill-cleanmk-${suffix}`, backupDir);
-const config = testConfig(env);
-const logFile = path.join(testRun().backupDir, `${db}-workers.log`);
+const drill = restoreDrill('cleanmk');
+const { db, config, logFile } = drill;
+const env = drill.env();
 /** The user's own databases, named like dbops' leftovers, with the comments a user might leave. */
 const lookAlikes: Record<string, string | null> = {
   [`${db}__restore_20200101000000`]: null,
@@ -45,7 +24,6 @@ const lookAlikes: Record<string, string | null> = {
 };
 const PAUSE = 'verify.before-compare';
 const LOOKALIKE_ROWS = 2_000;
-let connection: Connection;
 let client: Client;
 let worker: WorkerProcess;
 let backupId: string;
@@ -53,25 +31,14 @@ let backupId: string;
 beforeAll(async () => {
   // Every test restore stalls before counting, so both workflows are caught with their database made.
   const starting = startWorkerProcess({ ...env, DBOPS_FAILPOINTS: `${PAUSE}=pause:120000` }, { logFile });
-  await populate(config, db, 5_000);
-  await addBehaviorsTable(config, db);
   for (const [name, comment] of Object.entries(lookAlikes)) {
     await populate(config, name, LOOKALIKE_ROWS);
     if (comment !== null)
       await sql(config, undefined, `COMMENT ON DATABASE ${name} IS '${comment.replace(/'/g, "''")}'`);
   }
+  ({ client, backupId } = await drill.backUp(5_000, starting));
   worker = await starting;
-  connection = await Connection.connect({ address: config.temporal.address });
-  client = new Client({ connection, namespace: config.temporal.namespace });
-  backupId = (await takeBackup(client, config, db)).backupId;
 }, 120_000);
-
-afterAll(async () => {
-  await killAllWorkerProcesses();
-  await connection?.close();
-  await dropDatabasesLike(config, db);
-  await rm(backupDir, { recursive: true, force: true });
-});
 
 it('db cleanup drops only what dbops marked: look-alike user databases keep their rows', async () => {
   const before = new Map<string, Record<string, string>>();

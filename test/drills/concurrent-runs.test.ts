@@ -28,8 +28,9 @@ import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { createPopulatedDatabase, dropDatabase, rowCounts } from '../integration/backup-helpers';
 import { sql, waitFor } from '../integration/restore-fixtures';
 import { dumpActivityOf } from './kit/dump-control';
+import { dbops } from './kit/dbops-cli';
 import { recordDrill } from './kit/report';
-import { dbops, drillEnv } from './restore-kit';
+import { drillEnv } from './kit/session';
 
 const suffix = uniqueSuffix();
 const db = `t_drill_conc_${suffix}`;

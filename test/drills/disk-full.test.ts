@@ -26,8 +26,9 @@ import { connectClient } from '../../src/client/connection';
 import type { backupWorkflow } from '../../workflows/backup';
 import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import { createPopulatedDatabase, dropDatabase } from '../integration/backup-helpers';
-import { addIncompressibleTable, dumpActivityOf, holdDumpWhen, waitForPgDump } from './kit/dump-control';
-import { recordDrill } from './kit/report';
+import { addIncompressibleTable, dumpActivityOf, holdDumpWhen } from './kit/dump-control';
+import { waitForTool } from './kit/process-group';
+import { recordDrill, stepLogger } from './kit/report';
 import { watchStore } from './kit/store-watch';
 import { killAllWorkerProcesses, startWorkerProcess, type WorkerProcess } from './kit/worker-process';
 
@@ -48,8 +49,7 @@ let connection: Connection;
 let store: BackupStore;
 let mounted = false;
 let workers = 0;
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 10 +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+const step = stepLogger('drill 10');
 
 function startWorker(): Promise<WorkerProcess> {
   return startWorkerProcess(
@@ -153,7 +153,7 @@ it('a worker killed mid-write leaves a temporary file; the next backup a day lat
   step(`earlier backup ${smallResult.backupId}`);
 
   const killedRun = await startDrillBackup(big);
-  const { pid } = await waitForPgDump([first]);
+  const { pid } = await waitForTool([first], 'pg_dump');
   await holdDumpWhen(pid, async () => {
     const t = await temps();
     return t.length === 1 && ((await files())[t[0]!] ?? 0) > 0;

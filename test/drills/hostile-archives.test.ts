@@ -14,7 +14,6 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBackupStore, type BackupStore } from '../../activities/storage';
 import {
@@ -26,21 +25,12 @@ import {
   parseBackupId,
   verificationKey,
 } from '../../common/backup';
-import { failureTypeOf, rootMessage } from '../../common/failures';
-import { restoreWorkflowId, verifyWorkflowId } from '../../common/ids';
-import type { RestoreWorkflowInput } from '../../common/restore';
-import { restoreStatusQuery } from '../../workflows/restore-messages';
 import { s3Overrides, testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
-import {
-  databasesLike,
-  dropDatabasesLike,
-  fingerprint,
-  populate,
-  takeBackup,
-} from '../integration/restore-fixtures';
+import { databasesLike, dropDatabasesLike, fingerprint } from '../integration/restore-fixtures';
 import { wrapPgTools, type PgToolLog } from './kit/pg-tools';
-import { recordDrill } from './kit/report';
+import { backUpOnce, expectRefused, startRestoreOnce, startVerifyOnce } from './kit/refusals';
+import { recordDrill, stepLogger } from './kit/report';
 
 const suffix = uniqueSuffix();
 const db = `t_drill_hostile_${suffix}`;
@@ -73,20 +63,17 @@ let realArchive: Buffer;
 let before: Record<string, string>;
 let tools: PgToolLog;
 
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 4 +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+const step = stepLogger('drill 4');
 
 beforeAll(async () => {
   tools = await wrapPgTools(wrapDir);
-  await populate(config(), db, 3000);
-  before = await fingerprint(config(), db);
   // Both workers load the run's one workflow bundle (test/global-setup.ts).
   [local, s3] = await Promise.all([startTestWorker(config()), startTestWorker(s3Config())]);
-  step('database populated, workers started');
-  backupId = (await takeBackup(local.client, config(), db)).backupId;
+  step('workers started');
+  ({ backupId, before } = await backUpOnce(local, db, 3000));
   manifest = JSON.parse(await readFile(path.join(backupDir, db, backupId, 'manifest.json'), 'utf8'));
   realArchive = await readFile(path.join(backupDir, db, backupId, manifest.file));
-  step('backup taken');
+  step('database populated, backup taken');
 }, 120_000);
 
 afterAll(async () => {
@@ -196,24 +183,6 @@ async function storeCopy(store: BackupStore, c: Case, n: number): Promise<string
   return id;
 }
 
-const restoreInput = (backup: string): RestoreWorkflowInput => ({
-  backup,
-  requestedBy: 'drill',
-  approvalTimeoutMs: 10 * 60_000,
-  fourEyes: false,
-  keepDays: 1,
-  jobs: 2,
-  maximumAttempts: 1,
-});
-
-/** Names of the activities a workflow scheduled (its history). */
-async function scheduled(handle: WorkflowHandle): Promise<string[]> {
-  const history = await handle.fetchHistory();
-  return (history.events ?? [])
-    .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
-    .filter((n): n is string => typeof n === 'string');
-}
-
 /** Runs verify, then restore, of each case's copy in `store` on `tw`, cases side by side; checks each refusal. */
 async function refuseAll(tw: TestWorker, store: BackupStore, cases: Case[]): Promise<string[]> {
   return Promise.all(cases.map((c, i) => refuse(tw, store, c, i + 1)));
@@ -224,34 +193,14 @@ async function refuse(tw: TestWorker, store: BackupStore, c: Case, n: number): P
   const { database } = parseBackupId(id);
   const where = `${store.kind}: ${c.name}`;
 
-  const verifyHandle = await tw.client.workflow.start('verifyBackupWorkflow', {
-    taskQueue: tw.config.temporal.taskQueue,
-    workflowId: `${verifyWorkflowId(id)}-${store.kind}`,
-    args: [{ backupId: id, maximumAttempts: 1, rounds: 1 }],
-  });
-  const verr = await verifyHandle.result().catch((e: unknown) => e);
-  expect(verr, where).toBeInstanceOf(WorkflowFailedError);
-  expect(failureTypeOf(verr), `${where}: ${rootMessage(verr)}`).toBe('VerificationFailed');
-  expect(rootMessage(verr), where).toMatch(c.says);
+  await expectRefused(await startVerifyOnce(tw, id, store.kind), 'VerificationFailed', c.says, where);
   // Recorded "failed" beside the copy: it leaves latest-verified and retention's good set.
   const recorded = await store.getJson<BackupVerification>(verificationKey(database, id));
   expect(recorded?.status, where).toBe('failed');
-  expect(await scheduled(verifyHandle), where).not.toContain('restoreBackupInto');
 
-  const restoreHandle = await tw.client.workflow.start('restoreWorkflow', {
-    taskQueue: tw.config.temporal.taskQueue,
-    workflowId: `${restoreWorkflowId(database, new Date())}-${store.kind}-${n}`,
-    args: [restoreInput(id)],
-  });
-  const rerr = await restoreHandle.result().catch((e: unknown) => e);
-  expect(rerr, where).toBeInstanceOf(WorkflowFailedError);
-  expect(failureTypeOf(rerr), `${where}: ${rootMessage(rerr)}`).toBe('IntegrityCheckFailed');
-  expect(rootMessage(rerr), where).toMatch(c.says);
-  expect((await restoreHandle.query(restoreStatusQuery)).waitingSince, where).toBeNull();
-  expect(await scheduled(restoreHandle), where).not.toContain('restoreBackupInto');
-  return `${where} -> ${rootMessage(rerr)
-    .replace(/^backup \S+: \S+ /, '')
-    .slice(0, 90)}`;
+  const restore = await startRestoreOnce(tw, id, `${store.kind}-${n}`);
+  const refusal = await expectRefused(restore, 'IntegrityCheckFailed', c.says, where);
+  return `${where} -> ${refusal.replace(/^backup \S+: \S+ /, '').slice(0, 90)}`;
 }
 
 it('verify and restore refuse every hostile archive before psql or pg_restore starts', async () => {

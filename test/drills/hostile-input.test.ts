@@ -21,7 +21,7 @@ import { connectClient } from '../../src/client/connection';
 import { REPO_ROOT } from '../../src/config';
 import { stackVars, testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import { fingerprint, populate, sql, waitFor } from '../integration/restore-fixtures';
-import { recordDrill } from './kit/report';
+import { recordDrill, stepLogger } from './kit/report';
 import { startSlackReceiver, type SlackReceiver } from './kit/slack-receiver';
 import { killAllWorkerProcesses, startWorkerProcess } from './kit/worker-process';
 
@@ -38,8 +38,7 @@ const runEnv = {
   DBOPS_DATABASES: db,
 };
 const config = testConfig(runEnv);
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 11 +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+const step = stepLogger('drill 11');
 
 let slack: SlackReceiver;
 let connection: Connection;

@@ -5,9 +5,7 @@
  * its cap without a typed confirmation, and deletes exactly the orphans otherwise. Every count is a
  * Strong read of the collection, never its statistics.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { ConsistencyLevelEnum, type MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,11 +14,11 @@ import { itemEmbeddingsSpec } from '../../activities/milvus/collections';
 import { ensureCollection } from '../../activities/milvus/manage';
 import { withPg } from '../../activities/postgres/connection';
 import { milvusRepairWorkflowId } from '../../common/ids';
-import { REPO_ROOT } from '../../src/config';
 import { waitFor } from '../integration/restore-fixtures';
-import { stackVars, testConfig, testRun, uniqueSuffix } from '../helpers/stack';
+import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import { seededUnitVector } from '../helpers/vectors';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
+import { dbops, type CliRun } from './kit/dbops-cli';
 import { recordDrill } from './kit/report';
 
 const suffix = uniqueSuffix();
@@ -46,41 +44,11 @@ const started = Date.now();
 /** What the first test saw, for the summary row recorded by the last. */
 let refusals = '';
 
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  runId: string | undefined;
-}
-
-/** `dbops <args>` as a user runs it (tsx, from source), on the drill's namespace and task queue. */
-async function dbops(...args: string[]): Promise<CliRun> {
-  const vars = stackVars();
-  const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      TMPDIR: process.env.TMPDIR,
-      PGHOST: vars.PGHOST,
-      PGPORT: vars.PGPORT,
-      PGUSER: vars.PGUSER,
-      DBOPS_STACK_HOME: vars.DBOPS_STACK_HOME,
-      DBOPS_TEMPORAL_ADDRESS: vars.DBOPS_TEMPORAL_ADDRESS,
-      DBOPS_TEMPORAL_UI_URL: vars.DBOPS_TEMPORAL_UI_URL,
-      DBOPS_MILVUS_ADDRESS: vars.DBOPS_MILVUS_ADDRESS,
-      DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
-      DBOPS_BACKUP_DIR: testRun().backupDir,
-      NO_COLOR: '1',
-      ...env,
-    },
-  }).then(
-    (ok) => ({ code: 0, stdout: ok.stdout, stderr: ok.stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({
-      code: e.code,
-      stdout: e.stdout,
-      stderr: e.stderr,
-    }),
+/** `dbops <args>` on the drill's namespace and task queue, with the run ID of the Web UI link it printed. */
+async function run(...args: string[]): Promise<CliRun & { runId: string | undefined }> {
+  const r = await dbops(
+    { DBOPS_TEMPORAL_NAMESPACE: testRun().namespace, DBOPS_BACKUP_DIR: testRun().backupDir, ...env },
+    ...args,
   );
   // The Web UI link the CLI printed: …/workflows/<id>/<runId>/history
   const link = /\/workflows\/([^/\s]+)\/([^/\s]+)\/history/.exec(r.stderr);
@@ -88,19 +56,10 @@ async function dbops(...args: string[]): Promise<CliRun> {
   return { ...r, runId: link ? decodeURIComponent(link[2]!) : undefined };
 }
 
-const fix = (database: string, ...more: string[]) =>
-  dbops(
-    'milvus',
-    'check',
-    '--collection',
-    collection,
-    '--kind',
-    'items',
-    '--database',
-    database,
-    '--fix',
-    ...more,
-  );
+/** `dbops milvus check` of the drill's collection against `database` (a dry run unless `--fix`). */
+const check = (database: string, ...more: string[]) =>
+  run('milvus', 'check', '--collection', collection, '--kind', 'items', '--database', database, ...more);
+const fix = (database: string, ...more: string[]) => check(database, '--fix', ...more);
 
 /** Every id in the collection, by a Strong query (deletes applied, whatever the flush state). */
 async function milvusIds(): Promise<string[]> {
@@ -198,16 +157,7 @@ describe('drill 14: milvus check --fix against an empty or wrong PostgreSQL data
   it('an empty database: the dry run says it would be refused; --fix is refused as a workflow, nothing deleted', async () => {
     const total = N + ORPHANS;
     expect(await strongCount()).toBe(total);
-    const dry = await dbops(
-      'milvus',
-      'check',
-      '--collection',
-      collection,
-      '--kind',
-      'items',
-      '--database',
-      emptyDb,
-    );
+    const dry = await check(emptyDb);
     expect(dry.code).toBe(1);
     expect(dry.stdout).toContain(`0 ids in PostgreSQL, ${total} in Milvus`);
     expect(dry.stdout).toContain(`--fix would be refused: ${total} of the ${total} entities`);

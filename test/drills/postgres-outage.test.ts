@@ -10,19 +10,19 @@ import type { Client, Connection } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createBackupStore, listBackupEntries, type BackupStore } from '../../activities/storage';
+import { listBackupEntries, type BackupStore } from '../../activities/storage';
 import { latestKey, type BackupManifest, type LatestPointer } from '../../common/backup';
 import { rootMessage } from '../../common/failures';
 import { DBOPS_BACKUP_ID } from '../../common/search-attributes';
 import { startBackup } from '../../src/client/backup';
-import { connectClient } from '../../src/client/connection';
 import { activityProfiles } from '../../workflows/activity-profiles';
 import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import { populate, sql, waitFor } from '../integration/restore-fixtures';
 import { startPrivatePostgres, type PrivatePostgres } from './kit/private-servers';
-import { recordDrill } from './kit/report';
+import { recordDrill, stepLogger } from './kit/report';
+import { closeSession, drillEnv, openSession } from './kit/session';
 import { startSlackReceiver, type SlackReceiver } from './kit/slack-receiver';
-import { killAllWorkerProcesses, startWorkerProcess } from './kit/worker-process';
+import { startWorkerProcess } from './kit/worker-process';
 
 const suffix = uniqueSuffix();
 const db = `t_drill_pgdown_${suffix}`;
@@ -35,12 +35,11 @@ let slack: SlackReceiver;
 let connection: Connection;
 let client: Client;
 let store: BackupStore;
-const storage = { DBOPS_STORAGE: 'local', DBOPS_BACKUP_DIR: backupDir };
-const config = () => testConfig({ ...pg.env, ...storage, DBOPS_TASK_QUEUE: queue, DBOPS_DATABASES: db });
+const env = () => ({ ...pg.env, ...drillEnv(queue, backupDir) });
+const config = () => testConfig({ ...env(), DBOPS_DATABASES: db });
 let minute = 0;
 const nextTime = () => new Date(Date.UTC(2032, 0, 1, 0, minute++));
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 3 +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+const step = stepLogger('drill 3');
 
 beforeAll(async () => {
   // With a password: the worker must reach it through PGPASSWORD like a production server.
@@ -48,23 +47,14 @@ beforeAll(async () => {
   slack = await startSlackReceiver();
   await Promise.all([
     populate(config(), db, ROWS),
-    startWorkerProcess({
-      ...pg.env,
-      ...storage,
-      DBOPS_TASK_QUEUE: queue,
-      DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
-      DBOPS_SLACK_WEBHOOK_URL: slack.url,
-    }),
+    startWorkerProcess({ ...env(), DBOPS_SLACK_WEBHOOK_URL: slack.url }),
   ]);
-  ({ client, connection } = await connectClient(config()));
-  store = createBackupStore(config().storage);
+  ({ client, connection, store } = await openSession(config()));
   step('private PostgreSQL, database and worker ready');
 }, 120_000);
 
 afterAll(async () => {
-  await connection?.close();
-  await store?.close();
-  await killAllWorkerProcesses();
+  await closeSession({ connection, store });
   await slack?.close();
   await pg?.close(); // the database goes with the server's folder
   await rm(backupDir, { recursive: true, force: true });

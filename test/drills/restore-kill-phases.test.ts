@@ -10,45 +10,22 @@
  *    a plain worker finishes it and the report says restored, as the database shows.
  */
 import { readdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Client } from '@temporalio/client';
+import { beforeAll, expect, it } from 'vitest';
 import type { RestoreResult } from '../../common/restore';
 import { restoreStatusQuery } from '../../workflows/restore-messages';
-import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
-import {
-  databasesLike,
-  dropDatabasesLike,
-  fingerprint,
-  populate,
-  sql,
-  takeBackup,
-  waitFor,
-} from '../integration/restore-fixtures';
-import { recordDrill } from './kit/report';
-import { killAllWorkerProcesses, startWorkerProcess, type WorkerProcess } from './kit/worker-process';
-import {
-  addBehaviorsTable,
-  cleanup,
-  databaseState,
-  drillEnv,
-  holdPgRestore,
-  startApprovedRestore,
-  userRows,
-} from './restore-kit';
+import { databasesLike, fingerprint, waitFor } from '../integration/restore-fixtures';
+import { waitForTool } from './kit/process-group';
+import { recordDrill, stepLogger } from './kit/report';
+import { cleanup, databaseState, restoreDrill, startApprovedRestore, userRows } from './kit/restore';
+import { startWorkerProcess, type WorkerProcess } from './kit/worker-process';
 
 const ROWS = 20_000;
-const suffix = uniqueSuffix();
-const db = `t_killph_${suffix}`;
-const backupDir = path.join(testRun().backupDir, db);
-const envOf = (chain: string) => drillEnv(`drill-killph-${chain}-${suffix}`, backupDir);
-const config = testConfig(envOf('a'));
-const logFile = path.join(testRun().backupDir, `${db}-workers.log`);
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 5 +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
-let connection: Connection;
+const drill = restoreDrill('killph', 'a');
+const { db, config, logFile } = drill;
+const envOf = (chain: string) => drill.env(chain);
+const step = stepLogger('drill 5');
 let client: Client;
 let backupId: string;
 let firstA: Promise<WorkerProcess>[];
@@ -82,26 +59,10 @@ beforeAll(async () => {
   // All three first workers bundle their workflows while the database is filled and backed up.
   firstA = [crashingAt('a', VERIFY), crashingAt('a', VERIFY)];
   firstCrashing = { b: crashingAt('b', AFTER_BLOCK), c: crashingAt('c', AFTER_BLOCK) };
-  await populate(config, db, ROWS);
-  await addBehaviorsTable(config, db);
-  await Promise.all(firstA);
-  connection = await Connection.connect({ address: config.temporal.address });
-  client = new Client({ connection, namespace: config.temporal.namespace });
-  backupId = (await takeBackup(client, config, db)).backupId;
-  backedUp = await fingerprint(config, db);
-  await sql(config, db, 'DELETE FROM users WHERE id % 2 = 0');
-  changed = await fingerprint(config, db);
-  for (const chain of ['b', 'c'])
-    await sql(config, undefined, `CREATE DATABASE ${db}_${chain} TEMPLATE ${db}`);
+  ({ client, backupId, backedUp } = await drill.backUp(ROWS, Promise.all(firstA)));
+  changed = await drill.changeAfterBackup('b', 'c');
   step(`backup ${backupId} taken`);
 }, 120_000);
-
-afterAll(async () => {
-  await killAllWorkerProcesses();
-  await connection?.close();
-  await dropDatabasesLike(config, db);
-  await rm(backupDir, { recursive: true, force: true });
-});
 
 /**
  * A: killed during pg_restore, then during verify; a plain worker finishes the restore. Two
@@ -116,7 +77,7 @@ async function chainA(): Promise<string> {
   });
   const { plan } = await handle.query(restoreStatusQuery);
   const { shadowDatabase: shadow, preRestoreDatabase: kept } = plan!;
-  const restoring = await holdPgRestore(first);
+  const { worker: restoring } = await waitForTool(first, 'pg_restore', { stop: true, timeoutMs: 90_000 });
   expect((await databaseState(config, shadow)).mark).toMatchObject({
     dbops: 'restore',
     workflowId: handle.workflowId,

@@ -5,47 +5,25 @@
  * printed "<target> is back to ..." while nothing changed). Both run end to end: real workflows,
  * the CLI a user types, and the data of the databases.
  */
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Client } from '@temporalio/client';
+import { beforeAll, expect, it } from 'vitest';
 import { failureTypeOf, rootMessage } from '../../common/failures';
 import type { RestoreResult } from '../../common/restore';
 import { restoreStatusQuery } from '../../workflows/restore-messages';
-import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
-import {
-  databasesLike,
-  dropDatabasesLike,
-  fingerprint,
-  populate,
-  sql,
-  takeBackup,
-  waitFor,
-} from '../integration/restore-fixtures';
-import { recordDrill } from './kit/report';
-import { killAllWorkerProcesses, startWorkerProcess, type WorkerProcess } from './kit/worker-process';
-import {
-  addBehaviorsTable,
-  cleanup,
-  databaseState,
-  dbops,
-  drillEnv,
-  startApprovedRestore,
-} from './restore-kit';
+import { databasesLike, fingerprint, sql, waitFor } from '../integration/restore-fixtures';
+import { dbops } from './kit/dbops-cli';
+import { recordDrill, stepLogger } from './kit/report';
+import { cleanup, databaseState, restoreDrill, startApprovedRestore } from './kit/restore';
+import { startWorkerProcess, type WorkerProcess } from './kit/worker-process';
 
 const ROWS = 20_000;
 /** Long enough for `dbops db cleanup` and a DROP to run while the cut-over holds the target blocked. */
 const PAUSE_MS = 25_000;
-const suffix = uniqueSuffix();
-const db = `t_marks_${suffix}`;
-const backupDir = path.join(testRun().backupDir, db);
-const envA = drillEnv(`drill-marks-a-${suffix}`, backupDir);
-const envB = drillEnv(`drill-marks-b-${suffix}`, backupDir);
-const config = testConfig(envA);
-const logFile = path.join(testRun().backupDir, `${db}-workers.log`);
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 6 +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
-let connection: Connection;
+const drill = restoreDrill('marks', 'a');
+const { db, config, logFile } = drill;
+const envA = drill.env('a');
+const envB = drill.env('b');
+const step = stepLogger('drill 6');
 let client: Client;
 let backupId: string;
 let pausing: Promise<WorkerProcess>;
@@ -58,25 +36,10 @@ beforeAll(async () => {
     { ...envB, DBOPS_FAILPOINTS: `restore.cutover.after-block=pause:${PAUSE_MS}` },
     { logFile },
   );
-  await populate(config, db, ROWS);
-  await addBehaviorsTable(config, db);
-  await plain;
-  connection = await Connection.connect({ address: config.temporal.address });
-  client = new Client({ connection, namespace: config.temporal.namespace });
-  backupId = (await takeBackup(client, config, db)).backupId;
-  backedUp = await fingerprint(config, db);
-  await sql(config, db, 'DELETE FROM users WHERE id % 2 = 0');
-  changed = await fingerprint(config, db);
-  await sql(config, undefined, `CREATE DATABASE ${db}_b TEMPLATE ${db}`);
+  ({ client, backupId, backedUp } = await drill.backUp(ROWS, plain));
+  changed = await drill.changeAfterBackup('b');
   step(`backup ${backupId} taken`);
 }, 120_000);
-
-afterAll(async () => {
-  await killAllWorkerProcesses();
-  await connection?.close();
-  await dropDatabasesLike(config, db);
-  await rm(backupDir, { recursive: true, force: true });
-});
 
 /** Restore (CLI), cleanup drops the expired kept copy (CLI), rollback (CLI) must fail NotFound. */
 async function rollbackAfterCleanup(): Promise<string> {

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, rm, rmdir, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createBackupStore } from '../../activities/storage';
@@ -21,23 +21,15 @@ import {
   manifestKey,
   verificationKey,
 } from '../../common/backup';
-import { failureTypeOf, rootMessage } from '../../common/failures';
-import { restoreWorkflowId, verifyWorkflowId } from '../../common/ids';
 import type { VerifyWorkflowResult } from '../../common/restore';
 import { type Config, loadConfig } from '../../src/config';
-import { restoreStatusQuery } from '../../workflows/restore-messages';
 import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
-import {
-  databasesLike,
-  dropDatabasesLike,
-  fingerprint,
-  populate,
-  takeBackup,
-} from '../integration/restore-fixtures';
+import { databasesLike, dropDatabasesLike, fingerprint } from '../integration/restore-fixtures';
 import { wrapPgTools, type PgToolLog } from './kit/pg-tools';
+import { backUpOnce, expectRefused, startRestoreOnce, startVerifyOnce } from './kit/refusals';
 import { startPrivatePostgres, type PrivatePostgres } from './kit/private-servers';
-import { recordDrill } from './kit/report';
+import { recordDrill, stepLogger } from './kit/report';
 
 const suffix = uniqueSuffix();
 const db = `t_drill_scratch_${suffix}`;
@@ -57,8 +49,7 @@ let config: Config;
 let manifest: BackupManifest;
 let before: Record<string, string>;
 
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 12 +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+const step = stepLogger('drill 12');
 
 async function mountTmpfs(dir: string, mib: number): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -112,10 +103,9 @@ beforeAll(async () => {
     DBOPS_VERIFY_PGUSER: verifyServer.user,
     DBOPS_VERIFY_PGPASSWORD: PASSWORD,
   });
-  await populate(config, db, 20_000);
-  before = await fingerprint(config, db);
   tw = await startTestWorker(config);
-  const { backupId } = await takeBackup(tw.client, config, db);
+  let backupId: string;
+  ({ backupId, before } = await backUpOnce(tw, db, 20_000));
   const store = createBackupStore(config.storage);
   manifest = (await store.getJson<BackupManifest>(manifestKey(db, backupId)))!;
   await store.close();
@@ -160,13 +150,6 @@ async function recordedVerification(): Promise<BackupVerification | undefined> {
   }
 }
 
-async function scheduled(handle: WorkflowHandle): Promise<string[]> {
-  const history = await handle.fetchHistory();
-  return (history.events ?? [])
-    .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
-    .filter((n): n is string => typeof n === 'string');
-}
-
 /** What the archive check of a workflow reported about free space (its activity result in the history). */
 async function spaceReport(handle: WorkflowHandle): Promise<string | undefined> {
   const events = (await handle.fetchHistory()).events ?? [];
@@ -184,29 +167,7 @@ async function spaceReport(handle: WorkflowHandle): Promise<string | undefined> 
   return undefined;
 }
 
-const startVerify = (tag: string) =>
-  tw.client.workflow.start('verifyBackupWorkflow', {
-    taskQueue: queue,
-    workflowId: `${verifyWorkflowId(manifest.id)}-${tag}`,
-    args: [{ backupId: manifest.id, maximumAttempts: 1, rounds: 1 }],
-  });
-
-const startRestore = () =>
-  tw.client.workflow.start('restoreWorkflow', {
-    taskQueue: queue,
-    workflowId: `${restoreWorkflowId(db, new Date())}-${suffix}`,
-    args: [
-      {
-        backup: manifest.id,
-        requestedBy: 'drill',
-        approvalTimeoutMs: 10 * 60_000,
-        fourEyes: false,
-        keepDays: 1,
-        jobs: 2,
-        maximumAttempts: 1,
-      },
-    ],
-  });
+const startVerify = (tag: string) => startVerifyOnce(tw, manifest.id, tag);
 
 const results: string[] = [];
 
@@ -217,22 +178,17 @@ it('a scratch folder smaller than the raw size: restore and verify refused befor
   );
   const calls = (await tools.restoreCalls()).length;
   try {
-    const restore = await startRestore();
-    const rerr = await restore.result().catch((e: unknown) => e);
-    expect(rerr).toBeInstanceOf(WorkflowFailedError);
-    expect(failureTypeOf(rerr), rootMessage(rerr)).toBe('Misconfigured');
-    expect(rootMessage(rerr)).toMatch(says);
-    const free = reportedFree(rootMessage(rerr), `scratch folder ${scratchDir}`);
+    const refusal = await expectRefused(
+      await startRestoreOnce(tw, manifest.id, suffix),
+      'Misconfigured',
+      says,
+    );
+    const free = reportedFree(refusal, `scratch folder ${scratchDir}`);
     expect(free).toBeLessThan(manifest.rawBytes);
-    expect((await restore.query(restoreStatusQuery)).waitingSince).toBeNull();
-    expect(await scheduled(restore)).not.toContain('restoreBackupInto');
 
-    const verify = await startVerify('scratch');
-    const verr = await verify.result().catch((e: unknown) => e);
-    expect(failureTypeOf(verr), rootMessage(verr)).toBe('Unavailable');
-    expect(rootMessage(verr)).toMatch(/could not verify/);
-    expect(rootMessage(verr)).toMatch(says);
-    expect(await scheduled(verify)).not.toContain('restoreBackupInto');
+    expect(await expectRefused(await startVerify('scratch'), 'Unavailable', says)).toMatch(
+      /could not verify/,
+    );
 
     // Before any work: no tool read the archive, nothing was written, nothing was created.
     expect((await tools.restoreCalls()).length).toBe(calls);
@@ -249,17 +205,15 @@ it('a scratch folder smaller than the raw size: restore and verify refused befor
 it('a verification server whose data directory lacks the raw size: refused, naming it', async () => {
   const ballast = await fillLeaving(pgFs, Math.floor(manifest.rawBytes / 2));
   try {
-    const verify = await startVerify('server');
-    const verr = await verify.result().catch((e: unknown) => e);
-    expect(failureTypeOf(verr), rootMessage(verr)).toBe('Unavailable');
-    expect(rootMessage(verr)).toMatch(
+    const refusal = await expectRefused(
+      await startVerify('server'),
+      'Unavailable',
       new RegExp(
         `PostgreSQL server ${verifyServer.host}:${verifyServer.port}: data directory ${escape(verifyServer.dataDir)} has \\d+ bytes .*free; restoring backup ${manifest.id} into ${db}__verify_\\d{14} needs about ${manifest.rawBytes} bytes`,
       ),
     );
-    const free = reportedFree(rootMessage(verr), `data directory ${verifyServer.dataDir}`);
+    const free = reportedFree(refusal, `data directory ${verifyServer.dataDir}`);
     expect(free).toBeLessThan(manifest.rawBytes);
-    expect(await scheduled(verify)).not.toContain('restoreBackupInto');
     expect(await scratchDatabases()).toEqual({ production: [], verification: [] });
     expect(await recordedVerification()).toBeUndefined();
     results.push(`verify server ${free} B free: refused naming its data directory`);

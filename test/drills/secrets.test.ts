@@ -25,7 +25,7 @@ import { s3Overrides, stackVars, testConfig, testRun, uniqueSuffix } from '../he
 import { fingerprint, populate } from '../integration/restore-fixtures';
 import { startPrivatePostgres, type PrivatePostgres } from './kit/private-servers';
 import { startProcSampler, type ProcSample, type ProcSampler } from './kit/proc-sampler';
-import { recordDrill } from './kit/report';
+import { recordDrill, stepLogger } from './kit/report';
 import { startSlackReceiver, type SlackReceiver } from './kit/slack-receiver';
 import { killAllWorkerProcesses, startWorkerProcess, type WorkerProcess } from './kit/worker-process';
 
@@ -65,8 +65,7 @@ const OTHER_TOOL_ENV = new Set(['PATH']);
  */
 const HARNESS = new Set(['esbuild']);
 
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 13 +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+const step = stepLogger('drill 13');
 
 let pg: PrivatePostgres;
 let slack: SlackReceiver;

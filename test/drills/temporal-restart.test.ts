@@ -10,10 +10,9 @@ import path from 'node:path';
 import type { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createBackupStore, listBackupEntries, type BackupStore } from '../../activities/storage';
+import { listBackupEntries, type BackupStore } from '../../activities/storage';
 import { backupFileKey, latestKey, type BackupManifest, type LatestPointer } from '../../common/backup';
 import { startBackup } from '../../src/client/backup';
-import { connectClient } from '../../src/client/connection';
 import { decideRestore, startRestore } from '../../src/client/restore';
 import { restoreStatusQuery } from '../../workflows/restore-messages';
 import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
@@ -24,8 +23,9 @@ import {
   type PrivatePostgres,
   type PrivateTemporal,
 } from './kit/private-servers';
-import { recordDrill } from './kit/report';
-import { killAllWorkerProcesses, startWorkerProcess, type WorkerProcess } from './kit/worker-process';
+import { recordDrill, stepLogger } from './kit/report';
+import { closeSession, drillEnv, openSession } from './kit/session';
+import { startWorkerProcess, type WorkerProcess } from './kit/worker-process';
 
 const suffix = uniqueSuffix();
 const db = `t_drill_trestart_${suffix}`;
@@ -39,16 +39,10 @@ let worker: WorkerProcess;
 let connection: Connection;
 let client: Client;
 let store: BackupStore;
-const workerEnv = () => ({
-  ...temporal.env,
-  ...pg.env,
-  DBOPS_TASK_QUEUE: queue,
-  DBOPS_STORAGE: 'local',
-  DBOPS_BACKUP_DIR: backupDir,
-});
+// temporal.env last: the private server's address and namespace, not the run's.
+const workerEnv = () => ({ ...pg.env, ...drillEnv(queue, backupDir), ...temporal.env });
 const config = () => testConfig({ ...workerEnv(), DBOPS_DATABASES: db });
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 2 +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+const step = stepLogger('drill 2');
 
 beforeAll(async () => {
   // The data lives on a private PostgreSQL too: dropping a database on the shared one waits for a
@@ -59,15 +53,12 @@ beforeAll(async () => {
     startWorkerProcess(workerEnv(), { logFile: path.join(path.dirname(temporal.logFile), 'worker.log') }),
     populate(config(), db, ROWS),
   ]);
-  ({ client, connection } = await connectClient(config()));
-  store = createBackupStore(config().storage);
+  ({ client, connection, store } = await openSession(config()));
   step('worker ready');
 }, 120_000);
 
 afterAll(async () => {
-  await connection?.close();
-  await store?.close();
-  await killAllWorkerProcesses();
+  await closeSession({ connection, store });
   await Promise.all([temporal?.close(), pg?.close()]); // the databases go with pg's folder
   await rm(backupDir, { recursive: true, force: true });
   step('private servers, worker and backups removed');

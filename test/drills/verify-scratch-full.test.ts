@@ -12,11 +12,10 @@ import path from 'node:path';
 import type { Client, Connection, WorkflowHandle } from '@temporalio/client';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createBackupStore, listBackupEntries, type BackupStore } from '../../activities/storage';
+import { listBackupEntries, type BackupStore } from '../../activities/storage';
 import { type BackupManifest, backupStatus, isGoodBackup, manifestKey } from '../../common/backup';
 import { failureTypeOf, rootMessage } from '../../common/failures';
 import type { VerifyWorkflowInput, VerifyWorkflowResult } from '../../common/restore';
-import { connectClient } from '../../src/client/connection';
 import type { verifyBackupWorkflow } from '../../workflows/verify';
 import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import {
@@ -26,16 +25,17 @@ import {
   takeBackup,
   waitFor,
 } from '../integration/restore-fixtures';
-import { recordDrill } from './kit/report';
-import { killAllWorkerProcesses, startWorkerProcess, type WorkerProcess } from './kit/worker-process';
+import { recordDrill, stepLogger } from './kit/report';
+import { closeSession, drillEnv, openSession } from './kit/session';
+import { startWorkerProcess, type WorkerProcess } from './kit/worker-process';
 
 const suffix = uniqueSuffix();
 const db = `t_drill8s_${suffix}`;
 const queue = `drill8s-${suffix}`;
 const scratchDir = path.join(os.tmpdir(), `t_drill8s_${suffix}`);
 const backupDir = path.join(testRun().backupDir, `drill8s-${suffix}`);
-const storage = { DBOPS_STORAGE: 'local', DBOPS_BACKUP_DIR: backupDir };
-const config = testConfig({ ...storage, DBOPS_TASK_QUEUE: queue, DBOPS_SCRATCH_DIR: scratchDir });
+const env = { ...drillEnv(queue, backupDir), DBOPS_SCRATCH_DIR: scratchDir };
+const config = testConfig(env);
 const TMPFS_MIB = 48;
 const PAUSE_MS = 3000;
 const ballast = path.join(scratchDir, 'ballast');
@@ -45,8 +45,7 @@ let connection: Connection;
 let client: Client;
 let store: BackupStore;
 let mounted = false;
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 8s +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+const step = stepLogger('drill 8s');
 
 function mountTmpfs(): void {
   try {
@@ -108,24 +107,15 @@ beforeAll(async () => {
   await mkdir(scratchDir, { recursive: true });
   mountTmpfs();
   [worker] = await Promise.all([
-    startWorkerProcess({
-      ...storage,
-      DBOPS_TASK_QUEUE: queue,
-      DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
-      DBOPS_SCRATCH_DIR: scratchDir,
-      DBOPS_FAILPOINTS: `restore.before-decompress=pause:${PAUSE_MS}`,
-    }),
+    startWorkerProcess({ ...env, DBOPS_FAILPOINTS: `restore.before-decompress=pause:${PAUSE_MS}` }),
     populate(config, db, 20_000),
   ]);
-  ({ client, connection } = await connectClient(config));
-  store = createBackupStore(config.storage);
+  ({ client, connection, store } = await openSession(config));
   step(`tmpfs of ${TMPFS_MIB} MiB at ${scratchDir}, database and worker ready`);
 }, 120_000);
 
 afterAll(async () => {
-  await connection?.close();
-  await store?.close();
-  await killAllWorkerProcesses();
+  await closeSession({ connection, store });
   if (mounted) execFileSync('umount', [scratchDir]);
   await rmdir(scratchDir).catch(() => undefined);
   await dropDatabasesLike(config, db);

@@ -14,23 +14,22 @@ import { Client as PgClient } from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { pgClientConfig } from '../../activities/postgres/connection';
 import { resolveBackup } from '../../activities/postgres/restore/source';
-import { createBackupStore, listBackupEntries, type BackupStore } from '../../activities/storage';
+import { listBackupEntries, type BackupStore } from '../../activities/storage';
 import { backupStatus, isGoodBackup } from '../../common/backup';
 import { failureTypeOf, rootMessage } from '../../common/failures';
 import { LATEST_VERIFIED, type VerifyWorkflowInput, type VerifyWorkflowResult } from '../../common/restore';
-import { connectClient } from '../../src/client/connection';
 import type { verifyBackupWorkflow } from '../../workflows/verify';
 import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import { databasesLike, fingerprint, populate, takeBackup, waitFor } from '../integration/restore-fixtures';
 import { startPrivatePostgres, type PrivatePostgres } from './kit/private-servers';
-import { recordDrill } from './kit/report';
-import { killAllWorkerProcesses, startWorkerProcess, type WorkerProcess } from './kit/worker-process';
+import { recordDrill, stepLogger } from './kit/report';
+import { closeSession, drillEnv, openSession } from './kit/session';
+import { startWorkerProcess, type WorkerProcess } from './kit/worker-process';
 
 const suffix = uniqueSuffix();
 const db = `t_drill8_${suffix}`;
 const queue = `drill8-${suffix}`;
 const backupDir = path.join(testRun().backupDir, `drill8-${suffix}`);
-const storage = { DBOPS_STORAGE: 'local', DBOPS_BACKUP_DIR: backupDir };
 const PAUSE_MS = 3000;
 const ROWS = 100_000;
 
@@ -39,9 +38,9 @@ let worker: WorkerProcess;
 let connection: Connection;
 let client: Client;
 let store: BackupStore;
-const config = () => testConfig({ ...pg.env, ...storage, DBOPS_TASK_QUEUE: queue });
-const t0 = Date.now();
-const step = (what: string) => console.log(`[drill 8 +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+const env = () => ({ ...pg.env, ...drillEnv(queue, backupDir) });
+const config = () => testConfig(env());
+const step = stepLogger('drill 8');
 
 let runs = 0;
 function startVerify(backupId: string, extra: Partial<VerifyWorkflowInput> = {}) {
@@ -108,24 +107,15 @@ async function pgRestoreBusy(): Promise<string> {
 beforeAll(async () => {
   pg = await startPrivatePostgres();
   [worker] = await Promise.all([
-    startWorkerProcess({
-      ...pg.env,
-      ...storage,
-      DBOPS_TASK_QUEUE: queue,
-      DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
-      DBOPS_FAILPOINTS: `verify.before-compare=pause:${PAUSE_MS}`,
-    }),
+    startWorkerProcess({ ...env(), DBOPS_FAILPOINTS: `verify.before-compare=pause:${PAUSE_MS}` }),
     populate(config(), db, ROWS),
   ]);
-  ({ client, connection } = await connectClient(config()));
-  store = createBackupStore(config().storage);
+  ({ client, connection, store } = await openSession(config()));
   step('private PostgreSQL, database and worker ready');
 }, 120_000);
 
 afterAll(async () => {
-  await connection?.close();
-  await store?.close();
-  await killAllWorkerProcesses();
+  await closeSession({ connection, store });
   await pg?.close(); // the databases go with the server's folder
   await rm(backupDir, { recursive: true, force: true });
 });

@@ -37,10 +37,20 @@ export function testRun(): TestRun {
  * namespace or `.stack/backups`.
  */
 export function testConfig(overrides: Record<string, string | undefined> = {}): Config {
-  const vars = stackVars();
-  const env: Record<string, string | undefined> = {
+  return loadConfig({
     PATH: process.env.PATH,
     HOME: process.env.HOME,
+    ...stackServerEnv(),
+    DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
+    DBOPS_BACKUP_DIR: testRun().backupDir,
+    ...overrides,
+  });
+}
+
+/** The dev stack's servers (PostgreSQL and its tools, Temporal, Milvus) as dbops reads them from its environment. */
+export function stackServerEnv(): Record<string, string | undefined> {
+  const vars = stackVars();
+  return {
     DBOPS_STACK_HOME: vars.DBOPS_STACK_HOME,
     PGHOST: vars.PGHOST,
     PGPORT: vars.PGPORT,
@@ -50,11 +60,7 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
     DBOPS_TEMPORAL_ADDRESS: vars.DBOPS_TEMPORAL_ADDRESS,
     DBOPS_TEMPORAL_UI_URL: vars.DBOPS_TEMPORAL_UI_URL,
     DBOPS_MILVUS_ADDRESS: vars.DBOPS_MILVUS_ADDRESS,
-    DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
-    DBOPS_BACKUP_DIR: testRun().backupDir,
-    ...overrides,
   };
-  return loadConfig(env);
 }
 
 /** The AWS SDK reads credentials from the process environment: the dev stack's versitygw keys. */

@@ -1,55 +1,19 @@
 /**
  * Holding a real backup mid-dump for the drills: a dump of a few dozen MB finishes in a second or
- * two, faster than a drill can observe it under way. pg_dump (a child of a worker process, in its
- * process group) is run in short SIGCONT/SIGSTOP steps until the store shows the dump under way (an
- * S3 multipart upload with parts, a temporary file with bytes): then it stays stopped, and the
- * drill SIGKILLs the worker with the dump genuinely half written. Signals to real processes and
- * real observation of the store: no failpoint, nothing faked.
+ * two, faster than a drill can observe it under way. pg_dump (a child of a worker process, found
+ * by process-group.ts's waitForTool) is run in short SIGCONT/SIGSTOP steps until the store shows
+ * the dump under way (an S3 multipart upload with parts, a temporary file with bytes): then it
+ * stays stopped, and the drill SIGKILLs the worker with the dump genuinely half written. Signals
+ * to real processes and real observation of the store: no failpoint, nothing faked.
  */
-import { execFileSync } from 'node:child_process';
 import { ListMultipartUploadsCommand, ListPartsCommand, S3Client } from '@aws-sdk/client-s3';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Client } from 'pg';
 import { pgClientConfig } from '../../../activities/postgres/connection';
 import type { Config } from '../../../src/config';
-import type { WorkerProcess } from './worker-process';
-
-/** pg_dump processes whose process group is `pgid` (a worker process's; see worker-process.ts). */
-export function pgDumpsInGroup(pgid: number): number[] {
-  const out = execFileSync('ps', ['-e', '-o', 'pid=,pgid=,stat=,comm='], { encoding: 'utf8' });
-  return out
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .filter(([, g, stat, comm]) => Number(g) === pgid && comm === 'pg_dump' && !stat?.startsWith('Z'))
-    .map(([pid]) => Number(pid));
-}
+import { signal } from './process-group';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until one of `workers` runs pg_dump; returns that worker and the pg_dump pid. */
-export async function waitForPgDump(
-  workers: readonly WorkerProcess[],
-  timeoutMs = 60_000,
-): Promise<{ worker: WorkerProcess; pid: number }> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    for (const worker of workers) {
-      const [pid] = pgDumpsInGroup(worker.pid);
-      if (pid) return { worker, pid };
-    }
-    await sleep(20);
-  }
-  throw new Error(`no worker started pg_dump within ${timeoutMs} ms`);
-}
-
-function signal(pid: number, sig: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, sig);
-    return true;
-  } catch {
-    return false; // exited
-  }
-}
 
 /**
  * Stops `pid` (pg_dump), then lets it run `stepMs` at a time until `underWay()` holds (checked

@@ -20,6 +20,7 @@ import { readPid, spawnDetached, terminate } from '../../../src/stack/procs';
 import { PG_CLIENT_ENV, pgServerOptions, postgresUser } from '../../../src/stack/servers/postgres';
 import { temporalDevServerArgs } from '../../../src/stack/servers/temporal';
 import { stackVars } from '../../helpers/stack';
+import { signal } from './process-group';
 
 /** Ports a private server must never take: the usual defaults and the dev stack's. */
 const RESERVED_PORTS = new Set([5432, 55432, 7233, 8233, 17233, 18233, 19530, 19531, 19002, 9000, 9091]);
@@ -42,13 +43,41 @@ export async function freePort(): Promise<number> {
 /** Everything still running, for the exit hook and closeAllPrivateServers(). */
 const open = new Set<{ close(): Promise<void>; killNow(): void }>();
 let exitHookInstalled = false;
-function track(s: { close(): Promise<void>; killNow(): void }): void {
-  open.add(s);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const x of open) x.killNow();
-  });
+
+/**
+ * Starts a server living in folder `dir`, tracked until closed: the exit hook kills it (`killNow`,
+ * sync) and removes the folder; closeAllPrivateServers() closes it. A failed start closes it.
+ * Returns its close(): `stopNow`, then the folder removed.
+ */
+async function startTracked(
+  dir: string,
+  server: { start(): Promise<void>; stopNow(): Promise<void>; killNow(): void },
+): Promise<() => Promise<void>> {
+  const handle = {
+    killNow() {
+      server.killNow();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    async close() {
+      open.delete(handle);
+      await server.stopNow();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  open.add(handle);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const x of open) x.killNow();
+    });
+  }
+  try {
+    await server.start();
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  return () => handle.close();
 }
 
 /** Closes every private server this test file started and has not closed (for afterAll). */
@@ -140,32 +169,17 @@ export async function startPrivatePostgres(
     }
     running = false;
   };
-  const handle = {
-    killNow() {
-      // Sync, from the exit hook: SIGQUIT is PostgreSQL's immediate shutdown.
-      const pid = running ? readPid(path.join(dataDir, 'postmaster.pid')) : undefined;
-      if (pid !== undefined) {
-        try {
-          process.kill(pid, 'SIGQUIT');
-        } catch {
-          /* gone */
-        }
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-    async close() {
-      open.delete(handle);
+  const close = await startTracked(dir, {
+    start,
+    async stopNow() {
       if (running) await stop('immediate').catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
     },
-  };
-  track(handle);
-  try {
-    await start();
-  } catch (err) {
-    await handle.close();
-    throw err;
-  }
+    killNow() {
+      // SIGQUIT is PostgreSQL's immediate shutdown.
+      const pid = running ? readPid(path.join(dataDir, 'postmaster.pid')) : undefined;
+      if (pid !== undefined) signal(pid, 'SIGQUIT');
+    },
+  });
   const env: Record<string, string> = {
     PGHOST: HOST,
     PGPORT: String(port),
@@ -188,7 +202,7 @@ export async function startPrivatePostgres(
       await stop('fast');
       await start();
     },
-    close: () => handle.close(),
+    close,
   };
 }
 
@@ -256,32 +270,17 @@ export async function startPrivateTemporal(): Promise<PrivateTemporal> {
     await terminate(pid, 15_000);
     pid = undefined;
   };
-  const handle = {
-    killNow() {
-      if (pid !== undefined) {
-        try {
-          process.kill(-pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-    async close() {
-      open.delete(handle);
+  const close = await startTracked(dir, {
+    start,
+    async stopNow() {
       // Its database goes with the folder: no need to wait for a graceful shutdown.
       if (pid !== undefined) await terminate(pid, 0);
       pid = undefined;
-      rmSync(dir, { recursive: true, force: true });
     },
-  };
-  track(handle);
-  try {
-    await start();
-  } catch (err) {
-    await handle.close();
-    throw err;
-  }
+    killNow() {
+      if (pid !== undefined) signal(-pid, 'SIGKILL');
+    },
+  });
   return {
     address,
     namespace: PRIVATE_NAMESPACE,
@@ -294,6 +293,6 @@ export async function startPrivateTemporal(): Promise<PrivateTemporal> {
       await stop();
       await start();
     },
-    close: () => handle.close(),
+    close,
   };
 }

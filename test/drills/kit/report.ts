@@ -70,3 +70,9 @@ export function drillTable(file: string): string | undefined {
   }
   return lines.join('\n');
 }
+
+/** A drill's progress lines, `[<drill> +12.3 s] <what>`: seconds since the logger was made. */
+export function stepLogger(drill: string): (what: string) => void {
+  const t0 = Date.now();
+  return (what) => console.log(`[${drill} +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}`);
+}

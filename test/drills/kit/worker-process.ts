@@ -4,8 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { REPO_ROOT } from '../../../src/config';
-import { stackVars } from '../../helpers/stack';
+import { dbopsCommand } from './dbops-cli';
+import { signal } from './process-group';
 
 export interface WorkerProcess {
   readonly child: ChildProcess;
@@ -24,35 +24,22 @@ const running = new Set<WorkerProcess>();
 
 /**
  * Starts `dbops worker` with `env` on top of the dev stack's server settings and resolves once it
- * polls its task queue. `env` must name the drill's own DBOPS_TASK_QUEUE and namespace. Nothing of
- * the developer's shell (DBOPS_*, PG*, AWS_*) leaks in: only PATH, HOME and what is given.
+ * polls its task queue. `env` must name the drill's own DBOPS_TASK_QUEUE and namespace (the
+ * environment is dbopsCommand's: nothing of the developer's shell).
  * `logFile`, when given, receives a copy of everything the worker writes.
  */
 export async function startWorkerProcess(
   env: Record<string, string | undefined>,
   opts: { logFile?: string; timeoutMs?: number } = {},
 ): Promise<WorkerProcess> {
-  const vars = stackVars();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
-    cwd: REPO_ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      TMPDIR: process.env.TMPDIR,
-      PGHOST: vars.PGHOST,
-      PGPORT: vars.PGPORT,
-      PGUSER: vars.PGUSER,
-      PGDATABASE: vars.PGDATABASE,
-      DBOPS_PG_BIN_DIR: vars.DBOPS_PG_BIN_DIR,
-      DBOPS_STACK_HOME: vars.DBOPS_STACK_HOME,
-      DBOPS_TEMPORAL_ADDRESS: vars.DBOPS_TEMPORAL_ADDRESS,
-      DBOPS_TEMPORAL_UI_URL: vars.DBOPS_TEMPORAL_UI_URL,
-      DBOPS_MILVUS_ADDRESS: vars.DBOPS_MILVUS_ADDRESS,
-      // The run's bundle of the current workflows/ (test/global-setup.ts), else bundle from source:
-      // a stale dist/ build must never run in a drill.
-      DBOPS_WORKFLOW_BUNDLE: process.env.DBOPS_WORKFLOW_BUNDLE ?? 'off',
-      ...env,
-    },
+  const cmd = dbopsCommand(['worker'], {
+    // The run's bundle of the current workflows/ (test/global-setup.ts), else bundle from source:
+    // a stale dist/ build must never run in a drill.
+    DBOPS_WORKFLOW_BUNDLE: process.env.DBOPS_WORKFLOW_BUNDLE ?? 'off',
+    ...env,
+  });
+  const child = spawn(cmd.file, cmd.args, {
+    ...cmd.options,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -105,11 +92,7 @@ export async function startWorkerProcess(
       });
     },
     kill() {
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+      signal(-child.pid!, 'SIGKILL'); // false when already gone
     },
     exited,
   };
