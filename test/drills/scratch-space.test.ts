@@ -21,11 +21,12 @@ import {
   manifestKey,
   verificationKey,
 } from '../../common/backup';
-import type { VerifyWorkflowResult } from '../../common/restore';
+import { verifyScratchDatabaseName, type VerifyWorkflowResult, type WorkMark } from '../../common/restore';
+import { runCleanup } from '../../src/client/cleanup';
 import { type Config, loadConfig } from '../../src/config';
 import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
-import { databasesLike, dropDatabasesLike, fingerprint } from '../integration/restore-fixtures';
+import { databasesLike, dropDatabasesLike, fingerprint, sql } from '../integration/restore-fixtures';
 import { wrapPgTools, type PgToolLog } from './kit/pg-tools';
 import { backUpOnce, expectRefused, startRestoreOnce, startVerifyOnce } from './kit/refusals';
 import { startPrivatePostgres, type PrivatePostgres } from './kit/private-servers';
@@ -258,6 +259,37 @@ it('with DBOPS_VERIFY_PG* the scratch database is on the verification server, ne
   const rows = manifest.tables.filter((t) => t.kind !== 'partitioned').reduce((s, t) => s + t.rows, 0);
   expect(result.detail).toContain(`${rows} rows`);
   results.push(`DBOPS_VERIFY_PG*: passed, scratch DB on verify server (${n} samples), 0 on production`);
+
+  // A test restore killed on the verification server leaves its scratch database there: db cleanup
+  // looks on that server too, and drops only what carries dbops' mark. Cleanup's other steps need
+  // the application's partitioned table: a database of its own that has one.
+  const target = `${db}_c`;
+  await sql(config, undefined, `CREATE DATABASE "${target}"`);
+  await sql(
+    config,
+    target,
+    'CREATE TABLE user_behaviors (id bigint, created_at timestamptz NOT NULL) PARTITION BY RANGE (created_at); CREATE TABLE user_behaviors_default PARTITION OF user_behaviors DEFAULT',
+  );
+  const old = new Date(Date.now() - 3 * 86_400_000);
+  const leftover = verifyScratchDatabaseName(target, old);
+  const lookAlike = verifyScratchDatabaseName(target, new Date(old.getTime() - 60_000));
+  const mark: WorkMark = {
+    dbops: 'verify',
+    workflowId: `verify-drill12-${suffix}`,
+    createdAt: old.toISOString(),
+  };
+  await sql(verifyConfig(), undefined, `CREATE DATABASE "${leftover}"`);
+  await sql(verifyConfig(), undefined, `COMMENT ON DATABASE "${leftover}" IS '${JSON.stringify(mark)}'`);
+  await sql(verifyConfig(), undefined, `CREATE DATABASE "${lookAlike}"`);
+  const cleanup = await runCleanup(config, { database: target, dryRun: false });
+  const where = ` on ${verifyServer.host}:${verifyServer.port}`;
+  expect(cleanup.find((r) => r.object === `${leftover}${where}`)?.result).toMatch(/^done: /);
+  expect(cleanup.find((r) => r.object === `${lookAlike}${where}`)?.action).toBe('keep');
+  expect(await databasesLike(verifyConfig(), `${target}__`)).toEqual([lookAlike]);
+  await sql(verifyConfig(), undefined, `DROP DATABASE "${lookAlike}"`);
+  results.push(
+    'db cleanup dropped a marked 3-day-old scratch DB on the verify server, kept an unmarked look-alike',
+  );
 
   recordDrill({
     drill: '12. scratch space',
