@@ -187,39 +187,34 @@ export function compareWithManifest(
   return problems;
 }
 
-/** Runs `ALTER DATABASE <name> <clause>` with the name quoted server-side by format('%I'). */
+/**
+ * Runs the statement PostgreSQL's format() builds from `template` and `args` (%I quotes a name, %L
+ * a literal): names and comments reach the DDL only through the server's own quoting.
+ */
+async function runFormatted(c: Client, template: string, ...args: (string | null)[]): Promise<void> {
+  const params = args.map((_, i) => `$${i + 2}::text`).join(', ');
+  const sql = (
+    await c.query<{ sql: string }>(`SELECT format($1::text, ${params}) AS sql`, [template, ...args])
+  ).rows[0]!.sql;
+  await c.query(sql);
+}
+
+/** `ALTER DATABASE <name> WITH <clause>`. */
 export async function alterDatabase(
   c: Client,
   name: string,
   clause: 'ALLOW_CONNECTIONS false' | 'ALLOW_CONNECTIONS true',
 ): Promise<void> {
-  const sql = (
-    await c.query<{ sql: string }>(`SELECT format('ALTER DATABASE %I WITH ${clause}', $1::text) AS sql`, [
-      name,
-    ])
-  ).rows[0]!.sql;
-  await c.query(sql);
+  await runFormatted(c, `ALTER DATABASE %I WITH ${clause}`, name);
 }
 
 export async function renameDatabase(c: Client, from: string, to: string): Promise<void> {
-  const sql = (
-    await c.query<{ sql: string }>(
-      "SELECT format('ALTER DATABASE %I RENAME TO %I', $1::text, $2::text) AS sql",
-      [from, to],
-    )
-  ).rows[0]!.sql;
-  await c.query(sql);
+  await runFormatted(c, 'ALTER DATABASE %I RENAME TO %I', from, to);
 }
 
 /** `COMMENT ON DATABASE`; null removes the comment. */
 export async function commentOnDatabase(c: Client, name: string, comment: string | null): Promise<void> {
-  const sql = (
-    await c.query<{ sql: string }>(
-      "SELECT format('COMMENT ON DATABASE %I IS %L', $1::text, $2::text) AS sql",
-      [name, comment],
-    )
-  ).rows[0]!.sql;
-  await c.query(sql);
+  await runFormatted(c, 'COMMENT ON DATABASE %I IS %L', name, comment);
 }
 
 export async function databaseComment(c: Client, name: string): Promise<string | null> {
