@@ -71,3 +71,11 @@ export function verifyWorkflowId(backupId: string): string {
 export function restoreRollbackWorkflowId(restoreWorkflowId: string): string {
   return `rollback-${restoreWorkflowId}`;
 }
+
+/**
+ * Workflow ID of the lock that lets one restore or rollback at a time replace `target`
+ * (workflows/target-lock.ts): Temporal refuses a second running workflow with the same ID.
+ */
+export function targetLockWorkflowId(target: string): string {
+  return `target-lock/${target}`;
+}

@@ -3,6 +3,7 @@
  * Workflow-safe (no Node built-ins): used by the workflows, the activities, the CLI and `db cleanup`.
  */
 import type { BackupCompression, BackupFormat } from './backup';
+import type { ApprovalRecord, EffectivePolicy, PolicyRequest, SignedStatement, Signer } from './approvals';
 import { canonicalJson, sha256Hex } from './canonical-hash';
 import { assertDatabaseName, assertNotSystemDatabase, DATABASE_NAME, InputError } from './names';
 /** PostgreSQL truncates identifiers longer than NAMEDATALEN-1 bytes: derived names must fit. */
@@ -229,59 +230,13 @@ export function restoreSteps(plan: Omit<RestorePlan, 'steps' | 'estimatedSeconds
 }
 
 // ---------------------------------------------------------------------------------------------
-// Approval
-
-export interface ApprovalRequest {
-  readonly decision: 'approve' | 'reject';
-  /** Who decides (a person's name or login). */
-  readonly by: string;
-  readonly comment?: string;
-  /** The hash of the plan being approved (from `dbops restore status`). */
-  readonly planHash: string;
-}
-
-export interface ApprovalRecord extends ApprovalRequest {
-  /** When the workflow accepted the decision (workflow time, ISO). */
-  readonly at: string;
-  readonly via: 'update' | 'signal';
-}
-
-export interface ApprovalRules {
-  readonly requestedBy: string;
-  readonly fourEyes: boolean;
-  readonly planHash: string | undefined;
-  readonly decided: ApprovalRecord | undefined;
-  readonly awaiting: boolean;
-}
-
-/** Why an approval is refused, or undefined when it is acceptable. Used by the Update validator and the signal. */
-export function approvalProblem(request: ApprovalRequest, rules: ApprovalRules): string | undefined {
-  if (!request || (request.decision !== 'approve' && request.decision !== 'reject')) {
-    return 'decision must be "approve" or "reject"';
-  }
-  if (typeof request.by !== 'string' || request.by.trim() === '')
-    return "the approver's name is required (--as NAME)";
-  if (rules.decided) {
-    return `already decided: ${rules.decided.decision} by ${rules.decided.by} at ${rules.decided.at}`;
-  }
-  if (!rules.awaiting || rules.planHash === undefined) return 'the restore is not waiting for approval';
-  if (request.planHash !== rules.planHash) {
-    return `plan hash ${JSON.stringify(request.planHash)} does not match the plan waiting for approval (${rules.planHash}): review the current plan with "dbops restore status"`;
-  }
-  if (
-    rules.fourEyes &&
-    request.decision === 'approve' &&
-    request.by.trim().toLowerCase() === rules.requestedBy.trim().toLowerCase()
-  ) {
-    return `four-eyes rule: ${request.by} requested this restore and cannot approve it; ask someone else`;
-  }
-  return undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Workflow input, status and result
 
-export interface RestoreWorkflowInput {
+/**
+ * What a requester asks for. Policy (signatures, four-eyes, keep days, approval timeout) is the
+ * worker's: fourEyes, keepDays and approvalTimeoutMs here are only taken when stricter.
+ */
+export interface RestoreWorkflowInput extends PolicyRequest {
   /** Backup id, `latest` or `latest-verified`. */
   readonly backup: BackupSelector;
   /** Whose backups `latest`/`latest-verified` look at (ignored for an id). */
@@ -289,10 +244,12 @@ export interface RestoreWorkflowInput {
   /** Database to replace; default: the backup's database. */
   readonly target?: string;
   readonly dryRun?: boolean;
+  /** The requester's name as typed; where signatures are required, the signer's principal replaces it. */
   readonly requestedBy: string;
-  readonly approvalTimeoutMs: number;
-  readonly fourEyes: boolean;
-  readonly keepDays: number;
+  /** The signed restore-request statement (required where the worker requires signatures). */
+  readonly request?: SignedStatement;
+  /** Restore over a database outside DBOPS_DATABASES (never a system database). */
+  readonly allowUnlistedTarget?: boolean;
   readonly jobs: number;
   /** Tighter activity retries (tests). */
   readonly maximumAttempts?: number;
@@ -323,6 +280,10 @@ export interface RestoreStatus {
   readonly backupId: string | null;
   readonly target: string | null;
   readonly requestedBy: string;
+  /** The requester's proven key, when the request was signed. */
+  readonly requester: Signer | null;
+  /** The worker's policy as applied to this restore (null until read). */
+  readonly policy: EffectivePolicy | null;
   readonly plan: RestorePlan | null;
   readonly planHash: string | null;
   readonly waitingSince: string | null;
@@ -349,10 +310,18 @@ export interface RollbackInput {
   readonly target: string;
   readonly preRestoreDatabase: string;
   readonly restoreWorkflowId: string;
-  readonly keepDays: number;
+  /** Days to keep the database the rollback replaces; only taken when longer than the worker's. */
+  readonly keepDays?: number;
+  /** Who asks, as typed; where signatures are required, the signer's principal replaces it. */
+  readonly requestedBy?: string;
+  /** The signed rollback statement (required where the worker requires signatures). */
+  readonly signed?: SignedStatement;
 }
 
 export interface RollbackResult {
+  /** Who decided the rollback (principal when signed) and their key. */
+  readonly by?: string;
+  readonly signer?: Signer | null;
   readonly target: string;
   readonly restoredFrom: string;
   /** Where the database that was replaced by the rollback now lives (kept like a pre-restore). */

@@ -9,4 +9,12 @@ export const DBOPS_OPERATION = defineSearchAttributeKey('DbopsOperation', Search
 export const DBOPS_DATABASE = defineSearchAttributeKey('DbopsDatabase', SearchAttributeType.KEYWORD);
 export const DBOPS_BACKUP_ID = defineSearchAttributeKey('DbopsBackupId', SearchAttributeType.KEYWORD);
 
-export const DBOPS_SEARCH_ATTRIBUTES = [DBOPS_OPERATION, DBOPS_DATABASE, DBOPS_BACKUP_ID] as const;
+/** Where a restore is (RestorePhase): `DbopsPhase = "awaiting-approval"` lists the restores waiting for a decision. */
+export const DBOPS_PHASE = defineSearchAttributeKey('DbopsPhase', SearchAttributeType.KEYWORD);
+
+export const DBOPS_SEARCH_ATTRIBUTES = [
+  DBOPS_OPERATION,
+  DBOPS_DATABASE,
+  DBOPS_BACKUP_ID,
+  DBOPS_PHASE,
+] as const;

@@ -82,6 +82,10 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   process.env.DBOPS_TEST_NAMESPACE = namespace;
   process.env.DBOPS_TEST_BACKUP_DIR = backupDir;
   process.env.DBOPS_TEST_S3_PREFIX = namespace;
+  // Tests never sign with the user's own SSH keys or agent: the signed-approval tests pass their
+  // throwaway keys with --key; everything else runs unsigned against workers that do not require it.
+  process.env.DBOPS_SIGNING_KEY = 'none';
+  delete process.env.SSH_AUTH_SOCK;
   // Every worker of the run (in-process and child processes) loads one bundle of the current
   // workflows/, made here: webpack once per run instead of once per worker (src/worker/create.ts).
   const bundle = path.join(scratch, 'workflow-bundle.js');

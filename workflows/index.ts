@@ -5,5 +5,6 @@ export { milvusRepairWorkflow } from './milvus-repair';
 export { backupWorkflow } from './backup';
 export { restoreWorkflow } from './restore';
 export { restoreRollbackWorkflow } from './restore-rollback';
+export { targetLockWorkflow } from './target-lock';
 export { verifyBackupWorkflow } from './verify';
 export { partitionMaintenanceWorkflow } from './partition-maintenance';

@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApprovalRecord, ApprovalRequest, RestoreStatus } from '../common/restore';
+import type { ApprovalRecord, ApprovalRequest } from '../common/approvals';
+import type { RestoreStatus } from '../common/restore';
 
 /**
  * Approve or reject a waiting restore. The validator answers at once (wrong plan hash, four-eyes,

@@ -2,19 +2,14 @@ import type { Client, WorkflowExecutionStatusName, WorkflowHandle } from '@tempo
 import { parseBackupId } from '../../common/backup';
 import { FailureType, failure } from '../../common/failures';
 import { restoreWorkflowId } from '../../common/ids';
-import {
-  type ApprovalRecord,
-  type ApprovalRequest,
-  type RestoreStatus,
-  assertRestoreTarget,
-  LATEST,
-  LATEST_VERIFIED,
-} from '../../common/restore';
+import type { ApprovalRecord, ApprovalRequest } from '../../common/approvals';
+import { type RestoreStatus, assertRestoreTarget, LATEST, LATEST_VERIFIED } from '../../common/restore';
 import { assertDatabaseName, assertPersonName, assertPlainText, InputError } from '../../common/names';
 import type { restoreWorkflow } from '../../workflows/restore';
 import { restoreApprovalUpdate, restoreStatusQuery } from '../../workflows/restore-messages';
 import { DBOPS_BACKUP_ID, DBOPS_DATABASE, DBOPS_OPERATION } from '../../common/search-attributes';
 import type { Config } from '../config';
+import { signIfKey } from './signing';
 import { startOrJoin } from './start';
 
 export type RestoreHandle = WorkflowHandle<typeof restoreWorkflow>;
@@ -59,26 +54,42 @@ export async function startRestore(
     database?: string;
     dryRun?: boolean;
     requestedBy: string;
+    /** The SSH key to sign the request with (findSigningKey); default DBOPS_SIGNING_KEY, the agent, ~/.ssh/id_ed25519. */
+    key?: string;
+    /** Asks for more care than the worker's policy: longer keeping, four-eyes (never less). */
+    keepDays?: number;
+    fourEyes?: boolean;
+    allowUnlistedTarget?: boolean;
     now?: Date;
   },
 ): Promise<RestoreHandle> {
   const target = restoreTarget(config, options.backup, options.target, options.database, options.requestedBy);
+  const now = options.now ?? new Date();
+  const workflowId = `${restoreWorkflowId(target, now)}${options.dryRun ? '-dry-run' : ''}`;
+  // A dry run decides nothing: it is never signed (no passphrase prompt for a look at the plan).
+  const request = options.dryRun
+    ? undefined
+    : await signIfKey(
+        { kind: 'restore-request', workflowId, backup: options.backup, target, signedAt: now.toISOString() },
+        options.key ?? config.restore.signingKey,
+      );
+  // Policy (four-eyes, keep days, approval wait) is the worker's: only stricter wishes are sent.
   const input: Parameters<typeof restoreWorkflow>[0] = {
     backup: options.backup,
     database: options.database ?? target,
     target,
     dryRun: options.dryRun,
     requestedBy: options.requestedBy,
-    approvalTimeoutMs: config.restore.approvalTimeoutMs,
-    fourEyes: config.restore.fourEyes,
-    keepDays: config.restore.keepDays,
+    ...(request && { request }),
+    ...(options.keepDays !== undefined && { keepDays: options.keepDays }),
+    ...(options.fourEyes && { fourEyes: true }),
+    ...(options.allowUnlistedTarget && { allowUnlistedTarget: true }),
     jobs: config.restore.jobs,
     uiUrl: config.temporal.uiUrl,
   };
-  const now = options.now ?? new Date();
   const { handle } = await startOrJoin(client, 'restoreWorkflow', {
     taskQueue: config.temporal.taskQueue,
-    workflowId: `${restoreWorkflowId(target, now)}${options.dryRun ? '-dry-run' : ''}`,
+    workflowId,
     args: [input],
     staticSummary: `restore ${target} from ${options.backup}${options.dryRun ? ' (dry run)' : ''}, requested by ${options.requestedBy}`,
     typedSearchAttributes: [
@@ -141,20 +152,35 @@ export function checkDecision(request: { by: string; comment?: string }): void {
 }
 
 /**
- * Approves or rejects a waiting restore (a Temporal Update: the answer is immediate). Without a
- * plan hash, the one waiting is taken. A refusal is a Refused failure naming the workflow's reason.
+ * Approves or rejects a waiting restore (a Temporal Update: the answer is immediate), signed with
+ * the operator's SSH key when one is found. The plan hash is the one the approver was shown: it is
+ * required, never filled in from the plan waiting. A refusal is a Refused failure naming the reason.
  */
 export async function decideRestore(
   client: Client,
   workflowId: string,
-  request: Omit<ApprovalRequest, 'planHash'> & { planHash?: string },
+  request: Omit<ApprovalRequest, 'signed'> & { key?: string; now?: Date },
 ): Promise<ApprovalRecord> {
   checkDecision(request);
-  const handle = restoreHandle(client, workflowId);
-  const status = await handle.query(restoreStatusQuery);
-  const planHash = request.planHash ?? status.planHash ?? '';
+  const { key, now, ...decision } = request;
+  const signed = await signIfKey(
+    {
+      kind: 'restore-decision',
+      workflowId,
+      planHash: decision.planHash,
+      decision: decision.decision,
+      comment: decision.comment ?? null,
+      signedAt: (now ?? new Date()).toISOString(),
+    },
+    key,
+  );
+  return sendDecision(restoreHandle(client, workflowId), { ...decision, ...(signed && { signed }) });
+}
+
+/** Sends a decision as it is (tests send forged ones this way); a refusal becomes a Refused failure. */
+export async function sendDecision(handle: RestoreHandle, request: ApprovalRequest): Promise<ApprovalRecord> {
   try {
-    return await handle.executeUpdate(restoreApprovalUpdate, { args: [{ ...request, planHash }] });
+    return await handle.executeUpdate(restoreApprovalUpdate, { args: [request] });
   } catch (err) {
     const cause = (err as { cause?: Error }).cause;
     throw failure(

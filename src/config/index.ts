@@ -78,9 +78,16 @@ export interface Config {
   readonly restore: {
     readonly approvalTimeoutMs: number;
     readonly fourEyes: boolean;
+    /** The least number of days a replaced database is kept; a request may ask for more, never less. */
     readonly keepDays: number;
     readonly jobs: number;
+    /** DBOPS_APPROVERS_FILE: signatures are required (worker policy) when set. */
+    readonly approversFile: string | undefined;
+    /** DBOPS_SIGNING_KEY: the CLI's default key for `ssh-keygen -Y sign` (`none`: never sign). */
+    readonly signingKey: string | undefined;
   };
+  /** DBOPS_MANIFEST_KEY: the Ed25519 key (PEM file) that signs and proves backup manifests. */
+  readonly manifestKeyFile: string | undefined;
   readonly migrations: {
     readonly dir: string;
     readonly lockTimeoutMs: number;
@@ -217,7 +224,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       fourEyes: v.DBOPS_RESTORE_FOUR_EYES,
       keepDays: v.DBOPS_RESTORE_KEEP_DAYS,
       jobs: v.DBOPS_RESTORE_JOBS,
+      approversFile: v.DBOPS_APPROVERS_FILE && path.resolve(v.DBOPS_APPROVERS_FILE),
+      // `none`: never sign (tests, and operators of a worker that does not require signatures).
+      signingKey:
+        v.DBOPS_SIGNING_KEY === 'none' ? 'none' : v.DBOPS_SIGNING_KEY && path.resolve(v.DBOPS_SIGNING_KEY),
     },
+    manifestKeyFile: v.DBOPS_MANIFEST_KEY && path.resolve(v.DBOPS_MANIFEST_KEY),
     migrations: {
       dir: path.resolve(v.DBOPS_MIGRATIONS_DIR ?? path.join(REPO_ROOT, 'migrations')),
       lockTimeoutMs: v.DBOPS_MIGRATION_LOCK_TIMEOUT,

@@ -136,6 +136,15 @@ export const variables = {
   DBOPS_RESTORE_FOUR_EYES: bool.default(false),
   DBOPS_RESTORE_KEEP_DAYS: nonNegativeInt.default(7),
   DBOPS_RESTORE_JOBS: wholeNumber(1, 64).default(2),
+  /**
+   * OpenSSH allowed-signers file (ssh-keygen(1) ALLOWED SIGNERS): when set, the worker requires every
+   * restore request, approval, rejection and rollback to be signed by a key listed there.
+   */
+  DBOPS_APPROVERS_FILE: z.string().min(1).optional(),
+  /** The CLI's SSH key for signing decisions (default: the ssh-agent's first key, else ~/.ssh/id_ed25519). */
+  DBOPS_SIGNING_KEY: z.string().min(1).optional(),
+  /** Ed25519 private key (PEM file): workers sign the manifests they write and refuse unsigned or mis-signed ones. */
+  DBOPS_MANIFEST_KEY: z.string().min(1).optional(),
   /** Where restores decompress archives and directory dumps stage files; default os.tmpdir(). */
   DBOPS_SCRATCH_DIR: z.string().min(1).optional(),
 

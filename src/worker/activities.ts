@@ -9,6 +9,7 @@ import { createStorageActivities } from '../../activities/storage';
 import { createNotifyActivities } from '../../activities/notify';
 import { createSystemActivities } from '../../activities/system';
 import { createMilvusActivities } from '../../activities/milvus';
+import { createApprovalActivities } from '../../activities/approvals';
 
 /**
  * Wires configuration into the activity factories. Secrets stay here, in the worker process:
@@ -21,6 +22,11 @@ export function buildActivities(config: Config, identity = `dbops@${os.hostname(
     ...createMilvusActivities({ milvus: config.milvus, pg: config.pg }),
     ...createStorageActivities({ storage: config.storage, retention: config.backup }),
     ...createNotifyActivities({ slackWebhookUrl: config.slackWebhookUrl }),
+    ...createApprovalActivities({
+      restore: config.restore,
+      databases: config.databases,
+      temporal: config.temporal,
+    }),
     ...createRestoreActivities({
       pg: config.pg,
       verifyPg: config.verifyPg,

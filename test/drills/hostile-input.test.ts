@@ -287,14 +287,28 @@ it('Slack text with quotes, newlines and control sequences arrives as well-forme
   const requester = 'Mallory "M" <!channel>';
   const approver = `Eve O'Brien <@U0001>`;
   const comment = 'first line\nsecond "quoted" line <!here> & <https://evil.example|click me> \\ done';
-  const start = await dbops(['restore', backupId, '--target', copy, '--as', requester, '--json']);
+  const start = await dbops([
+    'restore',
+    backupId,
+    '--target',
+    copy,
+    '--allow-unlisted-target',
+    '--as',
+    requester,
+    '--json',
+  ]);
   expect(start.code, start.stderr).toBe(0);
-  const { workflowId } = JSON.parse(start.stdout) as { workflowId: string };
+  const { workflowId, status } = JSON.parse(start.stdout) as {
+    workflowId: string;
+    status: { planHash: string };
+  };
   const before = slack.bodies.length;
   const reject = await dbops([
     'restore',
     'reject',
     workflowId,
+    '--plan-hash',
+    status.planHash,
     '--as',
     approver,
     '--comment',

@@ -141,6 +141,7 @@ it('7. retention keeps the newest good backups after 40 failed days, and never a
       {
         backup: heldId,
         target: `${db}_tgt`,
+        allowUnlistedTarget: true,
         requestedBy: 'alice',
         approvalTimeoutMs: 10 * 60_000,
         fourEyes: true,

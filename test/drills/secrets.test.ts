@@ -151,7 +151,11 @@ it('backup, verify and restore with a password, S3 keys and a Slack webhook: no 
   });
   const waiting = await pollRestoreStatus(handle, (s) => s.phase === 'awaiting-approval');
   expect(waiting?.phase).toBe('awaiting-approval');
-  await decideRestore(client, handle.workflowId, { decision: 'approve', by: 'bob' });
+  await decideRestore(client, handle.workflowId, {
+    decision: 'approve',
+    by: 'bob',
+    planHash: waiting!.planHash!,
+  });
   const restored = await handle.result();
   expect(restored.outcome).toBe('restored');
   expect(await fingerprint(config(), db)).toEqual(before);

@@ -154,10 +154,15 @@ it('Temporal restarted mid-restore: the restore finishes; target holds the backu
   const changed = await fingerprint(config(), db);
   expect(changed).not.toEqual(fingerprintAtBackup);
   const handle = await startRestore(client, config(), { backup: backupId, requestedBy: 'alice' });
-  await waitFor('awaiting approval', async () =>
-    (await handle.query(restoreStatusQuery)).phase === 'awaiting-approval' ? true : undefined,
-  );
-  await decideRestore(client, handle.workflowId, { decision: 'approve', by: 'bob' });
+  const waiting = await waitFor('awaiting approval', async () => {
+    const s = await handle.query(restoreStatusQuery);
+    return s.phase === 'awaiting-approval' ? s : undefined;
+  });
+  await decideRestore(client, handle.workflowId, {
+    decision: 'approve',
+    by: 'bob',
+    planHash: waiting.planHash!,
+  });
   await waitFor('pg_restore writing the shadow', async () =>
     (await sessions(`${db}__restore_`, 'COPY %')) > 0 ? true : undefined,
   );

@@ -17,7 +17,11 @@ import { databasesLike, dropDatabasesLike, fingerprint, populate, takeBackup } f
 const suffix = uniqueSuffix();
 const db = `t_restoreto_${suffix}`;
 const backupDir = path.join(os.tmpdir(), `t_restoreto_${suffix}`);
-const config = testConfig({ DBOPS_TASK_QUEUE: `test-restoreto-${suffix}`, DBOPS_BACKUP_DIR: backupDir });
+const config = testConfig({
+  DBOPS_TASK_QUEUE: `test-restoreto-${suffix}`,
+  DBOPS_BACKUP_DIR: backupDir,
+  DBOPS_DATABASES: db,
+});
 let env: TestWorkflowEnvironment;
 let backupId: string;
 

@@ -35,7 +35,11 @@ import {
 const suffix = uniqueSuffix();
 const db = `t_restore_${suffix}`;
 const backupDir = path.join(os.tmpdir(), `t_restore_${suffix}`);
-const config = testConfig({ DBOPS_TASK_QUEUE: `test-restore-${suffix}`, DBOPS_BACKUP_DIR: backupDir });
+const config = testConfig({
+  DBOPS_TASK_QUEUE: `test-restore-${suffix}`,
+  DBOPS_BACKUP_DIR: backupDir,
+  DBOPS_DATABASES: db,
+});
 let tw: TestWorker;
 let backupId: string;
 let original: Record<string, string>;

@@ -224,8 +224,13 @@ describe('messages', () => {
   const at = '2026-01-02T03:04:05.000Z';
 
   it('a rejected restore reads "rejected by", an approved one "approved by"', () => {
-    expect(decidedText({ decision: 'reject', by: 'bob', at })).toBe(`rejected by bob at ${at}`);
-    expect(decidedText({ decision: 'approve', by: 'alice', at })).toBe(`approved by alice at ${at}`);
+    expect(decidedText({ decision: 'reject', by: 'bob', at, signer: null })).toBe(
+      `rejected by bob (unsigned) at ${at}`,
+    );
+    const signer = { principal: 'alice', fingerprint: 'SHA256:abc' };
+    expect(decidedText({ decision: 'approve', by: 'alice', at, signer })).toBe(
+      `approved by alice (signed, key SHA256:abc) at ${at}`,
+    );
   });
 
   it('counts with the right plural', () => {

@@ -4,8 +4,6 @@ import { type BackupEntry, isGoodBackup, planPrune } from '../../common/backup';
 import { canonicalJson, sha256Hex } from '../../common/canonical-hash';
 import { restoreWorkflowId, verifyWorkflowId } from '../../common/ids';
 import {
-  type ApprovalRules,
-  approvalProblem,
   assertRestoreTarget,
   maxBaseLength,
   parseDerivedDatabaseName,
@@ -115,49 +113,6 @@ describe('plan hash', () => {
     );
     expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
     expect(canonicalJson([1, 2])).not.toBe(canonicalJson([2, 1]));
-  });
-});
-
-describe('approval rules', () => {
-  const rules: ApprovalRules = {
-    requestedBy: 'alice',
-    fourEyes: true,
-    planHash: 'h1',
-    decided: undefined,
-    awaiting: true,
-  };
-  it('accepts a proper approval and rejection', () => {
-    expect(approvalProblem({ decision: 'approve', by: 'bob', planHash: 'h1' }, rules)).toBeUndefined();
-    expect(approvalProblem({ decision: 'reject', by: 'alice', planHash: 'h1' }, rules)).toBeUndefined();
-  });
-  it('refuses wrong hash, four-eyes, decided, not waiting, missing name', () => {
-    expect(approvalProblem({ decision: 'approve', by: 'bob', planHash: 'h2' }, rules)).toMatch(
-      /does not match/,
-    );
-    expect(approvalProblem({ decision: 'approve', by: ' Alice ', planHash: 'h1' }, rules)).toMatch(
-      /four-eyes/,
-    );
-    expect(
-      approvalProblem({ decision: 'approve', by: 'alice', planHash: 'h1' }, { ...rules, fourEyes: false }),
-    ).toBeUndefined();
-    expect(
-      approvalProblem(
-        { decision: 'approve', by: 'bob', planHash: 'h1' },
-        {
-          ...rules,
-          decided: { decision: 'reject', by: 'carol', planHash: 'h1', at: 'then', via: 'update' },
-        },
-      ),
-    ).toMatch(/already decided: reject by carol/);
-    expect(
-      approvalProblem({ decision: 'approve', by: 'bob', planHash: 'h1' }, { ...rules, awaiting: false }),
-    ).toMatch(/not waiting/);
-    expect(approvalProblem({ decision: 'approve', by: '  ', planHash: 'h1' }, rules)).toMatch(
-      /name is required/,
-    );
-    expect(approvalProblem({ decision: 'maybe' as 'approve', by: 'bob', planHash: 'h1' }, rules)).toMatch(
-      /approve.*reject/,
-    );
   });
 });
 

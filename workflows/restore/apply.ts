@@ -1,6 +1,6 @@
 import { CancellationScope, isCancellation, log } from '@temporalio/workflow';
 import { rootMessage } from '../../common/failures';
-import type { ApprovalRecord } from '../../common/restore';
+import { type ApprovalRecord, signedBy } from '../../common/approvals';
 import type { Planned, RestoreRun } from './run';
 
 /** 3. Shadow restore: the backup into a fresh shadow database. */
@@ -36,7 +36,7 @@ export async function cutOver(run: RestoreRun, { plan }: Planned) {
     shadow: plan.shadowDatabase,
     preRestore: plan.preRestoreDatabase,
     workflowId: run.info.workflowId,
-    keepUntil: new Date(Date.now() + run.input.keepDays * 86_400_000).toISOString(),
+    keepUntil: new Date(Date.now() + run.policy.keepDays * 86_400_000).toISOString(),
   });
 }
 
@@ -124,7 +124,7 @@ async function dropShadowAndTell(
   await run.tell(
     `:x: restore of ${plan.target} from ${plan.backupId} ${isCancellation(err) ? 'cancelled' : 'failed'}; ${plan.target} ${targetState}`,
     [
-      { title: 'Approved by', value: approval.by },
+      { title: 'Approved by', value: signedBy(approval) },
       { title: 'Error', value: rootMessage(err).slice(0, 1500) },
     ],
   );

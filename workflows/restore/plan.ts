@@ -1,4 +1,5 @@
 import { upsertSearchAttributes } from '@temporalio/workflow';
+import { unlistedTargetProblem } from '../../common/approvals';
 import { FailureType, failure } from '../../common/failures';
 import { InputError } from '../../common/names';
 import {
@@ -23,11 +24,14 @@ function checkNames<T>(check: () => T): T {
   }
 }
 
+/** A named target that may never be replaced (postgres, template0/1) or whose derived names do not fit: InvalidInput. */
+export function refuseSystemTarget(target: string | undefined): void {
+  if (target !== undefined) checkNames(() => assertRestoreTarget(target));
+}
+
 /** 1. Plan: resolve and check the backup, describe the target, hash the plan. Changes nothing. */
 export async function planRestore(run: RestoreRun): Promise<Planned> {
   const { input } = run;
-  // A workflow can be started without the CLI: an explicit target (e.g. postgres) is refused before any activity.
-  if (input.target !== undefined) checkNames(() => assertRestoreTarget(input.target!));
   const resolved = await run.short(`resolve backup ${input.backup}`).resolveRestoreBackup({
     selector: input.backup,
     database: input.database ?? input.target,
@@ -39,6 +43,8 @@ export async function planRestore(run: RestoreRun): Promise<Planned> {
     assertRestoreTarget(target);
     return [shadowDatabaseName(target, now), preRestoreDatabaseName(target, now)];
   });
+  const unlisted = unlistedTargetProblem(target, run.worker, input.allowUnlistedTarget);
+  if (unlisted) throw failure(FailureType.Refused, unlisted);
   run.phase('checking', { backupId: manifest.id, target });
   // Search attributes exist on servers set up by dbops (the starter sets DbopsOperation); test servers may lack them.
   if (run.info.typedSearchAttributes.get(DBOPS_OPERATION) !== undefined) {
@@ -71,7 +77,7 @@ export async function planRestore(run: RestoreRun): Promise<Planned> {
     verified: resolved.verification,
     shadowDatabase: shadow,
     preRestoreDatabase: preRestore,
-    keepDays: input.keepDays,
+    keepDays: run.policy.keepDays,
     jobs: input.jobs,
   };
   const plan: RestorePlan = {

@@ -1,4 +1,5 @@
-import type { ApprovalRecord, RestoreResult } from '../../common/restore';
+import { type ApprovalRecord, signedBy } from '../../common/approvals';
+import type { RestoreResult } from '../../common/restore';
 import type { Applied } from './apply';
 import type { Planned, RestoreRun } from './run';
 
@@ -18,12 +19,12 @@ export async function reportNotApproved(
   if (!approval) {
     run.phase('timed-out');
     await run.tell(
-      `:hourglass: restore of ${target} from ${backupId} cancelled: no approval within ${Math.round(run.input.approvalTimeoutMs / 60000)} min`,
+      `:hourglass: restore of ${target} from ${backupId} cancelled: no approval within ${Math.round(run.policy.approvalTimeoutMs / 60000)} min`,
     );
     run.phase('timed-out');
     return run.result(planned, 'timed-out', undefined);
   }
-  await run.tell(`:no_entry: restore of ${target} from ${backupId} rejected by ${approval.by}`, [
+  await run.tell(`:no_entry: restore of ${target} from ${backupId} rejected by ${signedBy(approval)}`, [
     { title: 'Comment', value: approval.comment ?? '—' },
   ]);
   run.phase('rejected');
@@ -45,14 +46,17 @@ export async function reportRestored(
     ...(note ? { note } : {}),
   });
   await run.tell(`${note ? ':warning:' : ':white_check_mark:'} ${target} restored from ${backupId}`, [
-    { title: 'Approved by', value: `${approval.by}${approval.comment ? ` (${approval.comment})` : ''}` },
+    {
+      title: 'Approved by',
+      value: `${signedBy(approval)}${approval.comment ? ` (${approval.comment})` : ''}`,
+    },
     {
       title: 'Cut-over window',
       value: cutover.cutoverMs === null ? 'not measured' : `${cutover.cutoverMs} ms`,
     },
     {
       title: 'Old database kept as',
-      value: cutover.targetExisted ? `${preRestoreDatabase} (${run.input.keepDays} days)` : '—',
+      value: cutover.targetExisted ? `${preRestoreDatabase} (${run.policy.keepDays} days)` : '—',
     },
     ...(note ? [{ title: 'Note', value: `the restore was ${note}` }] : []),
   ]);

@@ -1,15 +1,19 @@
-import { ActivityCancellationType, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  log,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { NotifyActivities } from '../../activities/notify';
 import type { RestoreActivities } from '../../activities/postgres';
 import { rootMessage } from '../../common/failures';
 import { workflowRunUrl } from '../../common/links';
-import type {
-  ApprovalRecord,
-  RestorePlan,
-  RestoreResult,
-  RestoreStatus,
-  RestoreWorkflowInput,
-} from '../../common/restore';
+import type { ApprovalRecord, EffectivePolicy, RestorePolicy } from '../../common/approvals';
+import { restoreDetails } from '../../common/restore-details';
+import { DBOPS_OPERATION, DBOPS_PHASE } from '../../common/search-attributes';
+import type { RestorePlan, RestoreResult, RestoreStatus, RestoreWorkflowInput } from '../../common/restore';
 import { activitiesWith } from '../activity-profiles';
 import { restoreStatusQuery } from '../restore-messages';
 
@@ -46,6 +50,8 @@ export class RestoreRun {
   readonly started = Date.now();
   readonly link: string | null;
   status: RestoreStatus;
+  private effective: EffectivePolicy | undefined;
+  private workerPolicy: RestorePolicy | undefined;
   private readonly retry: { retry?: { maximumAttempts: number } };
 
   constructor(readonly input: RestoreInput) {
@@ -60,6 +66,8 @@ export class RestoreRun {
       backupId: null,
       target: input.target ?? null,
       requestedBy: input.requestedBy,
+      requester: null,
+      policy: null,
       plan: null,
       planHash: null,
       waitingSince: null,
@@ -70,9 +78,39 @@ export class RestoreRun {
     setHandler(restoreStatusQuery, () => this.status);
   }
 
+  /** The worker's policy as applied to this run (applyPolicy sets it before anything reads it). */
+  get policy(): EffectivePolicy {
+    if (!this.effective) throw new Error('restore policy read before it was applied');
+    return this.effective;
+  }
+
+  /** The worker's own settings (its database list for the target guard). */
+  get worker(): RestorePolicy {
+    if (!this.workerPolicy) throw new Error('restore policy read before it was applied');
+    return this.workerPolicy;
+  }
+
+  setPolicy(worker: RestorePolicy, effective: EffectivePolicy): void {
+    this.workerPolicy = worker;
+    this.effective = effective;
+    this.status = { ...this.status, policy: effective };
+    this.publish();
+  }
+
   phase(p: RestoreStatus['phase'], extra: Partial<RestoreStatus> = {}): void {
     const idx = PHASES_WITH_STEPS.indexOf(p);
+    const changed = p !== this.status.phase;
     this.status = { ...this.status, ...extra, phase: p, step: idx >= 0 ? idx + 1 : this.status.step };
+    // Search attributes exist on servers set up by dbops (the starter sets DbopsOperation); test servers may lack them.
+    if (changed && this.info.typedSearchAttributes.get(DBOPS_OPERATION) !== undefined) {
+      upsertSearchAttributes([{ key: DBOPS_PHASE, value: p }]);
+    }
+    this.publish();
+  }
+
+  /** The Web UI's view of the run: phase, plan and hash, deadline, the commands to decide. */
+  publish(): void {
+    setCurrentDetails(restoreDetails(this.status, this.info.workflowId));
   }
 
   short(summary: string) {

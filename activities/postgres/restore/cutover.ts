@@ -70,7 +70,11 @@ export function createCutOverActivities(deps: RestoreDeps) {
 
     /** Swaps the kept pre-restore database back in; the restored one is kept in turn under a new pre-restore name. */
     async rollbackRestore(
-      input: RollbackInput & { workflowId: string; now: string },
+      input: Pick<RollbackInput, 'target' | 'preRestoreDatabase' | 'restoreWorkflowId'> & {
+        keepDays: number;
+        workflowId: string;
+        now: string;
+      },
     ): Promise<RollbackResult> {
       checkedName(input.target);
       checkedName(input.preRestoreDatabase);

@@ -25,6 +25,8 @@ export function dbopsCommand(
         PATH: process.env.PATH,
         HOME: process.env.HOME,
         TMPDIR: process.env.TMPDIR,
+        // Never the developer's own SSH key or agent: a test that signs passes its key with --key.
+        DBOPS_SIGNING_KEY: 'none',
         ...stackServerEnv(),
         ...env,
       },

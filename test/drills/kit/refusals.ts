@@ -42,6 +42,7 @@ export function startRestoreOnce(tw: TestWorker, backup: string, tag: string): P
       {
         backup,
         requestedBy: 'drill',
+        allowUnlistedTarget: true,
         approvalTimeoutMs: 10 * 60_000,
         fourEyes: false,
         keepDays: 1,

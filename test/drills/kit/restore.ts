@@ -118,6 +118,7 @@ export async function startApprovedRestore(
     args: [
       {
         requestedBy: 'alice',
+        allowUnlistedTarget: true,
         approvalTimeoutMs: 600_000,
         fourEyes: false,
         keepDays: 7,

@@ -1,30 +1,44 @@
-import type { ApprovalRecord, RestoreResult, RestoreStatus } from '../../../../common/restore';
+import { type ApprovalRecord, signedBy } from '../../../../common/approvals';
+import type { RestoreResult, RestoreStatus } from '../../../../common/restore';
 import { humanBytes, humanDuration, plural } from '../../output';
 
 /** `approved by alice`, `rejected by bob`: the decision in the past tense. */
-export function decidedText(approval: Pick<ApprovalRecord, 'decision' | 'by' | 'at'>): string {
-  return `${approval.decision === 'approve' ? 'approved' : 'rejected'} by ${approval.by} at ${approval.at}`;
+export function decidedText(approval: Pick<ApprovalRecord, 'decision' | 'by' | 'at' | 'signer'>): string {
+  return `${approval.decision === 'approve' ? 'approved' : 'rejected'} by ${signedBy(approval)} at ${approval.at}`;
 }
 
-export function printPlan(s: RestoreStatus, workflowId: string, link: string): void {
+/** The plan as an approver reviews it, with its hash and the commands to decide. */
+export function planText(s: RestoreStatus, workflowId: string, link: string): string {
   const p = s.plan!;
-  process.stdout.write(
+  const policy = s.policy;
+  const requester = s.requester
+    ? `${s.requestedBy}, signed with ${s.requester.fingerprint}`
+    : `${s.requestedBy}, unsigned`;
+  return (
     [
       `Restore ${p.target} from ${p.backupId} (${humanBytes(p.sizeBytes)}, ${p.format}/${p.compression}, schema ${p.schemaVersion ?? 'none'}, verification: ${p.verified})`,
       `  ${plural(p.tables, 'table')}, ${plural(p.rows, 'row')}, extensions [${p.extensions.join(', ')}]; estimated ${humanDuration(p.estimatedSeconds * 1000)}`,
       ...p.steps.map((step, i) => `  ${i + 1}. ${step}`),
       `Plan hash: ${s.planHash}`,
-      s.approvalDeadline
-        ? `Waiting for approval until ${s.approvalDeadline} (requested by ${s.requestedBy})`
+      policy
+        ? `Policy (the worker's): signatures ${policy.signaturesRequired ? 'required' : 'not required'}, four-eyes ${policy.fourEyes ? 'on' : 'off'}, replaced database kept ${plural(policy.keepDays, 'day')}`
         : '',
       s.approvalDeadline
-        ? `Approve: dbops restore approve ${workflowId} --as NAME --plan-hash ${s.planHash}`
+        ? `Waiting for approval until ${s.approvalDeadline} (requested by ${requester})`
+        : '',
+      s.approvalDeadline ? `Approve: dbops restore approve ${workflowId} --plan-hash ${s.planHash}` : '',
+      s.approvalDeadline
+        ? `Reject:  dbops restore reject ${workflowId} --plan-hash ${s.planHash} --comment "why"`
         : '',
       `Web UI: ${link}`,
     ]
       .filter(Boolean)
-      .join('\n') + '\n',
+      .join('\n') + '\n'
   );
+}
+
+export function printPlan(s: RestoreStatus, workflowId: string, link: string): void {
+  process.stdout.write(planText(s, workflowId, link));
 }
 
 export function printResult(r: RestoreResult): void {

@@ -4,7 +4,9 @@ import { LATEST, LATEST_VERIFIED, type RestoreResult, type RestoreStatus } from 
 import { withClient, workflowUrl } from '../../../client/connection';
 import { pollRestoreStatus, restoreTarget, startRestore, type RestoreHandle } from '../../../client/restore';
 import { getConfig } from '../../../config';
+import { numberOption } from '../../options';
 import { createProgress, printJson } from '../../output';
+import { KEY_HELP } from './keys';
 import { printPlan, printResult } from './print';
 
 interface StartOptions {
@@ -13,6 +15,10 @@ interface StartOptions {
   dryRun?: boolean;
   wait?: boolean;
   as: string;
+  key?: string;
+  keepDays?: string;
+  fourEyes?: boolean;
+  allowUnlistedTarget?: boolean;
   json?: boolean;
 }
 
@@ -43,6 +49,14 @@ async function start(backup: string, opts: StartOptions): Promise<void> {
   const config = getConfig();
   // Names (backup id, --target, --database) are refused before anything connects.
   restoreTarget(config, backup, opts.target, opts.database, opts.as);
+  const keepDays =
+    opts.keepDays === undefined
+      ? undefined
+      : numberOption('--keep-days', opts.keepDays, (n) =>
+          Number.isInteger(n) && n >= 0 && n <= 3650
+            ? undefined
+            : 'must be a whole number of days, 0 to 3650',
+        );
   await withClient(config, async (client) => {
     const handle = await startRestore(client, config, {
       backup,
@@ -50,6 +64,10 @@ async function start(backup: string, opts: StartOptions): Promise<void> {
       database: opts.database,
       dryRun: opts.dryRun,
       requestedBy: opts.as,
+      key: opts.key ?? config.restore.signingKey,
+      keepDays,
+      fourEyes: opts.fourEyes,
+      allowUnlistedTarget: opts.allowUnlistedTarget,
     });
     const link = workflowUrl(config, handle.workflowId);
     if (opts.dryRun) {
@@ -92,7 +110,15 @@ export function registerStart(restore: Command): void {
     )
     .option('--dry-run', 'show the plan and change nothing')
     .option('--wait', 'wait for the approval and the restore, with progress')
-    .option('--as <name>', 'who requests the restore', process.env.USER ?? os.userInfo().username)
+    .option(
+      '--as <name>',
+      'who requests the restore, where the worker does not require signatures (signed: the principal of your key)',
+      process.env.USER ?? os.userInfo().username,
+    )
+    .option('--key <file>', KEY_HELP)
+    .option('--keep-days <n>', "keep the replaced database longer than the worker's minimum (never shorter)")
+    .option('--four-eyes', 'require a second person even where the worker does not')
+    .option('--allow-unlisted-target', 'allow a target outside DBOPS_DATABASES (never a system database)')
     .option('--json', 'machine-readable output')
     .action(start);
 }
