@@ -7,30 +7,10 @@ import { resolvePgBinaries } from '../../activities/postgres/binaries';
 import { serverMajorVersion, withPg } from '../../activities/postgres/connection';
 import { withClient } from '../client/connection';
 import { rootMessage } from '../../common/failures';
+import { manifestKeyCheck, restoreApprovalsCheck } from './signing';
+import type { Check, CheckContext, CheckResult } from './types';
 
-export type CheckStatus = 'ok' | 'fail' | 'warn' | 'skip';
-
-export interface CheckResult {
-  name: string;
-  status: CheckStatus;
-  /** Required checks make `dbops doctor` exit non-zero when they fail. */
-  required: boolean;
-  detail: string;
-  hint?: string;
-}
-
-interface CheckContext {
-  config: Config;
-  /** Server major version, filled by the PostgreSQL check for the client-tools check. */
-  serverMajor?: number;
-}
-
-type Check = {
-  name: string;
-  required: boolean;
-  run: (ctx: CheckContext) => Promise<{ status?: CheckStatus; detail: string; hint?: string }>;
-  hint: (ctx: CheckContext) => string;
-};
+export type { CheckResult, CheckStatus } from './types';
 
 /** Per-check deadline; the clients' own timeouts are shorter so they fail (and clean up) first. */
 const TIMEOUT_MS = 20_000;
@@ -183,6 +163,8 @@ const checks: Check[] = [
     },
     hint: () => 'set DBOPS_SLACK_WEBHOOK_URL to a Slack incoming webhook to get notifications',
   },
+  restoreApprovalsCheck,
+  manifestKeyCheck,
 ];
 
 export async function runDoctor(config: Config): Promise<CheckResult[]> {
@@ -212,6 +194,11 @@ export async function runDoctor(config: Config): Promise<CheckResult[]> {
   return results;
 }
 
+/**
+ * Passed unless a required check failed. A warning (e.g. unsigned approvals on the dev stack) is
+ * advice, and a skip is a check that need not or cannot run (an optional setting left unset, or the
+ * client tools after PostgreSQL's own row failed), so neither changes the exit status.
+ */
 export function doctorPassed(results: readonly CheckResult[]): boolean {
-  return results.every((r) => !r.required || r.status === 'ok');
+  return results.every((r) => !r.required || r.status !== 'fail');
 }

@@ -237,6 +237,78 @@ describe('what the manifests promise', () => {
   });
 });
 
+describe('signed approvals and signed manifests', () => {
+  function pick(list: unknown, what: string, match: (x: AnyRecord) => boolean): AnyRecord {
+    const found = (list as AnyRecord[] | undefined)?.find(match);
+    if (!found) throw new Error(`no ${what}`);
+    return found;
+  }
+
+  /** The worker's DBOPS_APPROVERS_FILE, its mount and the ConfigMap behind it, in overlay `name`. */
+  function approvers(name: string) {
+    const pod = find(name, 'Deployment', 'dbops-worker').spec.template.spec;
+    const c = pod.containers[0];
+    const file = pick(c.env, 'DBOPS_APPROVERS_FILE', (e) => e.name === 'DBOPS_APPROVERS_FILE')
+      .value as string;
+    const mount = pick(c.volumeMounts, `mount of ${file}`, (m) => m.mountPath === path.posix.dirname(file));
+    const volume = pick(pod.volumes, `volume ${mount.name}`, (v) => v.name === mount.name);
+    const configMap = find(name, 'ConfigMap', volume.configMap?.name as string);
+    return { file, mount, volume, configMap, content: configMap.data[path.posix.basename(file)] as string };
+  }
+
+  it.each(['base', 'example', 'flyway'])(
+    '%s: the worker requires signatures: DBOPS_APPROVERS_FILE is the ConfigMap dbops-approvers, mounted read-only',
+    (name) => {
+      const { file, mount, volume, configMap, content } = approvers(name);
+      expect(file).toBe('/etc/dbops/approvers/allowed_signers');
+      // Read-only, and no subPath: kubelet refreshes the folder in place, so a revoked key needs no restart.
+      expect(mount).toEqual({ name: 'approvers', mountPath: '/etc/dbops/approvers', readOnly: true });
+      expect(volume.configMap.optional).toBeUndefined(); // no ConfigMap, no worker (never unsigned)
+      expect(configMap.metadata.name).toBe('dbops-approvers');
+      // The file deploy-approvers.test.ts proves with ssh-keygen: the base's, or the overlay's own.
+      const source = name === 'base' ? 'base' : 'overlays/example';
+      expect(content).toBe(readFileSync(path.join(K8S, source, 'allowed_signers'), 'utf8'));
+      // A worker setting (the worker reads it), valid for dbops' own config schema.
+      const config = find(name, 'ConfigMap', 'dbops-config').data as Record<string, string>;
+      const loaded = loadConfig({
+        DBOPS_STACK_HOME: path.join(tmp, 'no-stack'),
+        ...config,
+        DBOPS_APPROVERS_FILE: file,
+      });
+      expect(loaded.restore.approversFile).toBe(file);
+      // Only the worker verifies decisions: the Jobs neither mount the file nor name it.
+      for (const job of built[name]!.objects.filter((o) => o.kind === 'Job')) {
+        const jc = (job as AnyRecord).spec.template.spec.containers[0];
+        expect(JSON.stringify(jc)).not.toContain('DBOPS_APPROVERS_FILE');
+      }
+    },
+  );
+
+  it('manifest signing is opt-in: the component mounts the Secret dbops-manifest-key read-only at DBOPS_MANIFEST_KEY', () => {
+    const envOf = (name: string) =>
+      find(name, 'Deployment', 'dbops-worker').spec.template.spec.containers[0].env as AnyRecord[];
+    expect(envOf('example').some((e) => e.name === 'DBOPS_MANIFEST_KEY')).toBe(false);
+    const pod = find('flyway', 'Deployment', 'dbops-worker').spec.template.spec;
+    const variable = pick(envOf('flyway'), 'DBOPS_MANIFEST_KEY', (e) => e.name === 'DBOPS_MANIFEST_KEY');
+    const file = variable.value as string;
+    expect(file).toBe('/etc/dbops/manifest-key/manifest-key.pem');
+    const dir = path.posix.dirname(file);
+    const mount = pick(pod.containers[0].volumeMounts, `mount of ${dir}`, (m) => m.mountPath === dir);
+    expect(mount).toEqual({ name: 'manifest-key', mountPath: dir, readOnly: true });
+    const volume = pick(pod.volumes, 'volume manifest-key', (v) => v.name === mount.name);
+    expect(volume.secret).toEqual({
+      secretName: 'dbops-manifest-key',
+      defaultMode: 0o440, // owner root, group fsGroup 10001: the worker and nobody else
+      items: [{ key: 'manifest-key.pem', path: path.posix.basename(file) }],
+    });
+    // The key is never an environment value, and no placeholder Secret for it is shipped.
+    expect(variable.valueFrom).toBeUndefined();
+    expect(built.flyway!.objects.some((o) => o.metadata.name === 'dbops-manifest-key')).toBe(false);
+    // Components add volumes: the example's bigger /tmp still lands on the tmp volume.
+    expect(pick(pod.volumes, 'volume tmp', (v) => v.name === 'tmp').emptyDir.sizeLimit).toBe('50Gi');
+  });
+});
+
 describe('the optional Flyway Job', () => {
   it('its ConfigMap holds exactly the files of migrations/ (keep components/flyway in sync)', () => {
     const cm = find('flyway', 'ConfigMap', 'dbops-flyway-migrations');
