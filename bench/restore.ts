@@ -100,7 +100,9 @@ async function main() {
       const handle = await startRestore(client, config, {
         backup: backup.backupId,
         target,
+        allowUnlistedTarget: true,
         requestedBy: 'bench',
+        key: 'none',
         now: new Date(Date.UTC(2030, 0, 1, 0, 0, i)),
       });
       let s: RestoreStatus;

@@ -272,7 +272,9 @@ async function measure(kind: 'build' | 'source', storage: 'local' | 's3'): Promi
       const h = await startRestore(client, config, {
         backup: backup.backupId,
         target,
+        allowUnlistedTarget: true,
         requestedBy: 'bench-rss',
+        key: 'none',
         now: new Date(Date.UTC(2041, 0, 1) + Math.floor(Math.random() * 1_000_000) * 1000),
       });
       let st: RestoreStatus;

@@ -326,7 +326,7 @@ it('Slack text with quotes, newlines and control sequences arrives as well-forme
   expect(slack.payloads.length).toBe(slack.bodies.length);
   const notice = slack.payloads.at(-1)! as { text: string; blocks: { fields?: { text: string }[] }[] };
   expect(notice.text).toBe(
-    `:no_entry: restore of ${copy} from ${backupId} rejected by Eve O'Brien &lt;@U0001&gt;`,
+    `:no_entry: restore of ${copy} from ${backupId} rejected by Eve O'Brien &lt;@U0001&gt; (unsigned)`,
   );
   const escaped = comment.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
   expect(notice.blocks[1]!.fields!.map((f) => f.text)).toContain(`*Comment*\n${escaped}`);

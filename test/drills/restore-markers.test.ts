@@ -21,7 +21,8 @@ const ROWS = 20_000;
 const PAUSE_MS = 25_000;
 const drill = restoreDrill('marks', 'a');
 const { db, config, logFile } = drill;
-const envA = drill.env('a');
+// Worker A keeps a replaced database 0 days (worker policy), so cleanup may drop it at once.
+const envA = { ...drill.env('a'), DBOPS_RESTORE_KEEP_DAYS: '0' };
 const envB = drill.env('b');
 const step = stepLogger('drill 6');
 let client: Client;
@@ -43,11 +44,23 @@ beforeAll(async () => {
 
 /** Restore (CLI), cleanup drops the expired kept copy (CLI), rollback (CLI) must fail NotFound. */
 async function rollbackAfterCleanup(): Promise<string> {
-  const env = { ...envA, DBOPS_RESTORE_KEEP_DAYS: '0' };
+  const env = envA;
   const started = await dbops(env, 'restore', backupId, '--target', db, '--as', 'alice', '--json');
   expect(started.code, started.stderr).toBe(0);
-  const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
-  const approved = await dbops(env, 'restore', 'approve', workflowId, '--as', 'bob');
+  const { workflowId, status } = JSON.parse(started.stdout) as {
+    workflowId: string;
+    status: { planHash: string };
+  };
+  const approved = await dbops(
+    env,
+    'restore',
+    'approve',
+    workflowId,
+    '--as',
+    'bob',
+    '--plan-hash',
+    status.planHash,
+  );
   expect(approved.code, approved.stderr).toBe(0);
   const result = (await client.workflow.getHandle(workflowId).result()) as RestoreResult;
   const kept = result.preRestoreDatabase!;

@@ -59,7 +59,11 @@ export function restoreDrill(tag: string, backupQueue?: string): RestoreDrill {
   const suffix = uniqueSuffix();
   const db = `t_${tag}_${suffix}`;
   const backupDir = path.join(testRun().backupDir, db);
-  const env = (queue?: string) => drillEnv(`drill-${tag}-${queue ? `${queue}-` : ''}${suffix}`, backupDir);
+  // The drill's database is one its workers manage (DBOPS_DATABASES): restores into it need no flag.
+  const env = (queue?: string) => ({
+    ...drillEnv(`drill-${tag}-${queue ? `${queue}-` : ''}${suffix}`, backupDir),
+    DBOPS_DATABASES: db,
+  });
   const config = testConfig(env(backupQueue));
   let connection: Connection | undefined;
   afterAll(async () => {

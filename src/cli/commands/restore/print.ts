@@ -11,6 +11,7 @@ export function decidedText(approval: Pick<ApprovalRecord, 'decision' | 'by' | '
 export function planText(s: RestoreStatus, workflowId: string, link: string): string {
   const p = s.plan!;
   const policy = s.policy;
+  const waiting = s.phase === 'awaiting-approval' && s.approvalDeadline !== null;
   const requester = s.requester
     ? `${s.requestedBy}, signed with ${s.requester.fingerprint}`
     : `${s.requestedBy}, unsigned`;
@@ -23,13 +24,9 @@ export function planText(s: RestoreStatus, workflowId: string, link: string): st
       policy
         ? `Policy (the worker's): signatures ${policy.signaturesRequired ? 'required' : 'not required'}, four-eyes ${policy.fourEyes ? 'on' : 'off'}, replaced database kept ${plural(policy.keepDays, 'day')}`
         : '',
-      s.approvalDeadline
-        ? `Waiting for approval until ${s.approvalDeadline} (requested by ${requester})`
-        : '',
-      s.approvalDeadline ? `Approve: dbops restore approve ${workflowId} --plan-hash ${s.planHash}` : '',
-      s.approvalDeadline
-        ? `Reject:  dbops restore reject ${workflowId} --plan-hash ${s.planHash} --comment "why"`
-        : '',
+      waiting ? `Waiting for approval until ${s.approvalDeadline} (requested by ${requester})` : '',
+      waiting ? `Approve: dbops restore approve ${workflowId} --plan-hash ${s.planHash}` : '',
+      waiting ? `Reject:  dbops restore reject ${workflowId} --plan-hash ${s.planHash} --comment "why"` : '',
       `Web UI: ${link}`,
     ]
       .filter(Boolean)
