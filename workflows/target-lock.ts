@@ -1,6 +1,8 @@
 import {
   type ApplicationFailure,
   CancellationScope,
+  ChildWorkflowCancellationType,
+  log,
   condition,
   defineSignal,
   ParentClosePolicy,
@@ -10,7 +12,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { ApprovalActivities } from '../activities/approvals';
-import { FailureType, failure } from '../common/failures';
+import { FailureType, failure, rootMessage } from '../common/failures';
 import { targetLockWorkflowId } from '../common/ids';
 import { activitiesWith } from './activity-profiles';
 
@@ -41,6 +43,9 @@ export async function withTargetLock<T>(target: string, fn: () => Promise<T>): P
     lock = await startChild(targetLockWorkflow, {
       workflowId: lockWorkflowId,
       args: [{ target, holder }],
+      // A cancel of the holder must not end the lock while the holder still cleans up (drops its
+      // shadow, reports): the release below ends it, or the holder's close does (TERMINATE).
+      cancellationType: ChildWorkflowCancellationType.ABANDON,
       parentClosePolicy: ParentClosePolicy.TERMINATE,
       staticSummary: `${target} is being replaced by ${holder}: no other restore or rollback of it until this ends`,
     });
@@ -56,8 +61,13 @@ export async function withTargetLock<T>(target: string, fn: () => Promise<T>): P
     return await fn();
   } finally {
     await CancellationScope.nonCancellable(async () => {
-      await lock.signal(releaseTargetLockSignal);
-      await lock.result();
+      try {
+        await lock.signal(releaseTargetLockSignal);
+        await lock.result();
+      } catch (err) {
+        // The lock is gone already (terminated by hand): nothing holds the target; fn's outcome stands.
+        log.warn('target lock already closed', { lockWorkflowId, error: rootMessage(err) });
+      }
     });
   }
 }

@@ -7,7 +7,12 @@ import { type RestoreStatus, assertRestoreTarget, LATEST, LATEST_VERIFIED } from
 import { assertDatabaseName, assertPersonName, assertPlainText, InputError } from '../../common/names';
 import type { restoreWorkflow } from '../../workflows/restore';
 import { restoreApprovalUpdate, restoreStatusQuery } from '../../workflows/restore-messages';
-import { DBOPS_BACKUP_ID, DBOPS_DATABASE, DBOPS_OPERATION } from '../../common/search-attributes';
+import {
+  DBOPS_BACKUP_ID,
+  DBOPS_DATABASE,
+  DBOPS_OPERATION,
+  DBOPS_PHASE,
+} from '../../common/search-attributes';
 import type { Config } from '../config';
 import { signIfKey } from './signing';
 import { startOrJoin } from './start';
@@ -95,6 +100,8 @@ export async function startRestore(
     typedSearchAttributes: [
       { key: DBOPS_OPERATION, value: options.dryRun ? 'restore-dry-run' : 'restore' },
       { key: DBOPS_DATABASE, value: target },
+      // Where the restore is (awaiting-approval lists those waiting); the workflow updates it.
+      { key: DBOPS_PHASE, value: 'resolving' },
       ...(options.backup === LATEST || options.backup === LATEST_VERIFIED
         ? []
         : [{ key: DBOPS_BACKUP_ID, value: options.backup }]),

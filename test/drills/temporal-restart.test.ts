@@ -40,8 +40,8 @@ let connection: Connection;
 let client: Client;
 let store: BackupStore;
 // temporal.env last: the private server's address and namespace, not the run's.
-const workerEnv = () => ({ ...pg.env, ...drillEnv(queue, backupDir), ...temporal.env });
-const config = () => testConfig({ ...workerEnv(), DBOPS_DATABASES: db });
+const workerEnv = () => ({ ...pg.env, ...drillEnv(queue, backupDir), DBOPS_DATABASES: db, ...temporal.env });
+const config = () => testConfig(workerEnv());
 const step = stepLogger('drill 2');
 
 beforeAll(async () => {

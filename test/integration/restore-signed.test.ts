@@ -100,6 +100,7 @@ async function start(signer: string | undefined, extra: Partial<RestoreWorkflowI
     typedSearchAttributes: [
       { key: DBOPS_OPERATION, value: 'restore' },
       { key: DBOPS_DATABASE, value: db },
+      { key: DBOPS_PHASE, value: 'resolving' },
     ],
   });
 }

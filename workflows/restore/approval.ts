@@ -52,12 +52,13 @@ export class ApprovalGate {
   }
 
   private rules(): ApprovalRules {
-    const { status, policy, info } = this.run;
+    const { status, info } = this.run;
+    // Before the policy is read nothing is waiting (refused as such): assume the strictest meanwhile.
     return {
       workflowId: info.workflowId,
       requestedBy: status.requestedBy,
-      fourEyes: policy.fourEyes,
-      signaturesRequired: policy.signaturesRequired,
+      fourEyes: status.policy?.fourEyes ?? true,
+      signaturesRequired: status.policy?.signaturesRequired ?? true,
       planHash: status.planHash ?? undefined,
       decided: this.decision,
       awaiting: this.awaiting,
@@ -71,7 +72,7 @@ export class ApprovalGate {
   /** Proves the signer (when required), checks again (another decision may have landed meanwhile), records. */
   private async decide(req: ApprovalRequest, via: ApprovalRecord['via']): Promise<ApprovalRecord> {
     let signer: Signer | null = null;
-    if (this.run.policy.signaturesRequired && req.signed) {
+    if (this.rules().signaturesRequired && req.signed) {
       const signed = req.signed;
       const { verifySignedStatement } = activitiesWith<ApprovalActivities>('short', {
         summary: `check the signature on a ${req.decision}`,

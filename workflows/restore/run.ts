@@ -12,7 +12,7 @@ import { rootMessage } from '../../common/failures';
 import { workflowRunUrl } from '../../common/links';
 import type { ApprovalRecord, EffectivePolicy, RestorePolicy } from '../../common/approvals';
 import { restoreDetails } from '../../common/restore-details';
-import { DBOPS_OPERATION, DBOPS_PHASE } from '../../common/search-attributes';
+import { DBOPS_PHASE } from '../../common/search-attributes';
 import type { RestorePlan, RestoreResult, RestoreStatus, RestoreWorkflowInput } from '../../common/restore';
 import { activitiesWith } from '../activity-profiles';
 import { restoreStatusQuery } from '../restore-messages';
@@ -101,8 +101,9 @@ export class RestoreRun {
     const idx = PHASES_WITH_STEPS.indexOf(p);
     const changed = p !== this.status.phase;
     this.status = { ...this.status, ...extra, phase: p, step: idx >= 0 ? idx + 1 : this.status.step };
-    // Search attributes exist on servers set up by dbops (the starter sets DbopsOperation); test servers may lack them.
-    if (changed && this.info.typedSearchAttributes.get(DBOPS_OPERATION) !== undefined) {
+    // Only when the starter set DbopsPhase: a namespace without it would fail every workflow task
+    // on the upsert, while a start naming it fails at once with the server's reason.
+    if (changed && this.info.typedSearchAttributes.get(DBOPS_PHASE) !== undefined) {
       upsertSearchAttributes([{ key: DBOPS_PHASE, value: p }]);
     }
     this.publish();
