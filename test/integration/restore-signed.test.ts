@@ -18,6 +18,7 @@ import { restoreHandle, sendDecision } from '../../src/client/restore';
 import { rollbackRestore } from '../../src/client/restore-rollback';
 import { findSigningKey, signStatement } from '../../src/client/signing';
 import { restoreStatusQuery } from '../../workflows/restore-messages';
+import { verifySignedStatement } from '../../activities/approvals/signatures';
 import { dbops } from '../drills/kit/dbops-cli';
 import { testConfig, uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
@@ -147,6 +148,23 @@ afterAll(async () => {
 });
 
 describe('signed restore decisions (ssh-keygen -Y, DBOPS_APPROVERS_FILE)', () => {
+  it('a key listed for two people, or a missing approvers file, proves nobody', async () => {
+    const shared = path.join(keys, 'shared_signers');
+    writeFileSync(shared, `carol,dave ${pub('mallory')}\n`);
+    const statement = decisionOf('restore-x', 'h1');
+    const signed = await sign('mallory', statement);
+    await expect(verifySignedStatement(shared, signed)).rejects.toThrow(
+      /the key is listed for 2 principals \(carol, dave\).*list each key under exactly one person/,
+    );
+    await expect(verifySignedStatement(path.join(keys, 'absent'), signed)).rejects.toThrow(
+      /DBOPS_APPROVERS_FILE=.*absent cannot be read/,
+    );
+    expect(await verifySignedStatement(approvers, await sign('bob', statement))).toEqual({
+      principal: 'bob',
+      fingerprint: fingerprintOf('bob'),
+    });
+  });
+
   it('an unsigned restore request is refused before anything is read', async () => {
     const handle = await start(undefined);
     const err = await handle.result().catch((e: unknown) => e as WorkflowFailedError);
