@@ -136,34 +136,40 @@ export interface BackupManifest {
   };
   readonly workflowId?: string;
   readonly runId?: string;
+  /**
+   * Written by a worker with DBOPS_MANIFEST_KEY: Ed25519 over the canonical JSON
+   * (common/canonical-hash.ts canonicalJson) of the manifest without this field.
+   */
+  readonly signature?: ManifestSignature;
+}
+
+export interface ManifestSignature {
+  readonly alg: 'ed25519';
+  /** The first 16 hex digits of the SHA-256 of the raw 32-byte public key: names the key, proves nothing. */
+  readonly keyId: string;
+  /** The 64-byte signature, base64. */
+  readonly value: string;
 }
 
 /**
- * Why a stored manifest cannot describe backup `backupId`, or undefined when it can: it names
- * another backup or database (a manifest copied from elsewhere would point a restore at another
- * database's archive, or at another target), a format, compression or file name dbops never
- * writes together, or sizes and a digest that are not what they claim to be. The archive itself
- * is then proven against the manifest (size, SHA-256, decoders) before anything restores it.
+ * Why a manifest cannot describe backup `backupId`, or undefined when it can: it names another
+ * backup or database (a manifest copied from elsewhere would point a restore at another
+ * database's archive, or at another target), or a file name dbops never writes for its format and
+ * compression. The field types are the schema's (activities/storage/manifest-schema.ts), which
+ * calls this after them; the archive itself is then proven against the manifest (size, SHA-256,
+ * decoders) before anything restores it.
  */
-export function manifestMismatch(manifest: unknown, backupId: string): string | undefined {
-  if (typeof manifest !== 'object' || manifest === null || Array.isArray(manifest))
-    return 'is not a JSON object';
-  const m = manifest as Record<string, unknown>;
+export function manifestMismatch(
+  manifest: Pick<BackupManifest, 'id' | 'database' | 'format' | 'compression' | 'file'>,
+  backupId: string,
+): string | undefined {
   const database = parseBackupId(backupId).database;
-  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-  if (m.id !== backupId) return `names backup ${JSON.stringify(m.id)}, not ${backupId}`;
-  if (m.database !== database) return `names database ${JSON.stringify(m.database)}, not ${database}`;
-  if (!BACKUP_FORMATS.includes(m.format as BackupFormat)) return `has format ${JSON.stringify(m.format)}`;
-  if (!BACKUP_COMPRESSIONS.includes(m.compression as BackupCompression))
-    return `has compression ${JSON.stringify(m.compression)}`;
-  const file = dumpFileName(m.format as BackupFormat, m.compression as BackupCompression);
-  if (m.file !== file)
-    return `names archive ${JSON.stringify(m.file)}, but a ${String(m.format)} ${String(m.compression)} backup is ${file}`;
-  if (!count(m.sizeBytes) || !count(m.rawBytes))
-    return `has sizes ${JSON.stringify(m.sizeBytes)} / ${JSON.stringify(m.rawBytes)}, not byte counts`;
-  if (typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256))
-    return `has SHA-256 ${JSON.stringify(m.sha256)}, not 64 hex digits`;
-  if (!Array.isArray(m.tables)) return 'has no table list';
+  if (manifest.id !== backupId) return `names backup ${JSON.stringify(manifest.id)}, not ${backupId}`;
+  if (manifest.database !== database)
+    return `names database ${JSON.stringify(manifest.database)}, not ${database}`;
+  const file = dumpFileName(manifest.format, manifest.compression);
+  if (manifest.file !== file)
+    return `names archive ${JSON.stringify(manifest.file)}, but a ${manifest.format} ${manifest.compression} backup is ${file}`;
   return undefined;
 }
 
@@ -189,6 +195,8 @@ export interface BackupEntry {
   readonly verification?: BackupVerification;
   /** Total bytes of the folder's objects. */
   readonly storedBytes: number;
+  /** Why manifest.json could not be read (too large, not JSON): the folder then counts as incomplete. */
+  readonly manifestProblem?: string;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { BackupStore, StorageSettings } from '../storage/types';
 import { toolEnv } from './binaries';
 import { decompress, exitOf, FileDigest, HashTap, StderrTail } from './dump-pipeline';
 import { withProgress } from './progress';
+import { RestrictScanner } from './restore/restrict-scan';
 
 export interface ArchiveCheckInput {
   readonly database: string;
@@ -67,7 +68,16 @@ function teeTo(targets: Writable[], onChunk: (chunk: Buffer) => void): Writable 
  * Re-reads a stored archive and proves it, in an order that lets nothing unproven reach a
  * PostgreSQL tool: the stored size (before reading a byte), then one read to the end for SHA-256
  * and decompression, then the digest, and only then the format's own reader (`pg_restore --list`
- * after the PGDMP signature, or the plain dump's end marker, or tar's toc.dat).
+ * after the PGDMP signature, or the plain dump's end marker and its \restrict lock
+ * (restore/restrict-scan.ts), or tar's toc.dat).
+ *
+ * This check is evidence for a plan, a verification's verdict and a backup's manifest; it
+ * restores nothing, so it streams instead of unpacking to a proven local file as a restore does
+ * (restore/unpack.ts, which proves its own bytes again). Only zstd -t, tar -t and `pg_restore
+ * --list` see the archive here, and none of them executes anything: `--list` prints the table of
+ * contents without connecting to a server. It reads the archive a second time, after the digest
+ * of the first read was proven: an object replaced in between could change what the plan lists
+ * (extensions, entry count), never what a restore runs.
  */
 export async function checkStoredArchive(
   storage: StorageSettings,
@@ -102,6 +112,7 @@ export async function checkStoredArchive(
         if (sha !== input.sha256) throw broken(`has SHA-256 ${sha}, expected ${input.sha256}`);
         if (whole.decodeError)
           throw broken(`does not decompress (${input.compression}): ${whole.decodeError.message}`);
+        // A plain dump's own verdicts: complete (end marker), then psql's lock over all of it.
         const checks = [
           `size ${whole.hashed.bytes} B + sha256`,
           `${input.compression} stream to the end (${whole.rawBytes} B)`,
@@ -140,6 +151,8 @@ class ReadWhole {
   headText = '';
   /** The last bytes of a plain dump. */
   tail = Buffer.alloc(0);
+  /** A plain dump's lines, as they decompress. */
+  readonly scanner: RestrictScanner | undefined;
   private tar: { exited: Promise<{ code: number | null }>; listing: string; stderr: StderrTail } | undefined;
 
   constructor(
@@ -147,6 +160,7 @@ class ReadWhole {
     private readonly localFile: string | undefined,
   ) {
     this.hashed = localFile ? new FileDigest() : new HashTap();
+    this.scanner = input.format === 'plain' ? new RestrictScanner() : undefined;
   }
 
   async read(store: BackupStore, key: string, kills: (() => void)[]): Promise<void> {
@@ -206,16 +220,22 @@ class ReadWhole {
 
   private count(chunk: Buffer): void {
     this.rawBytes += chunk.length;
+    this.scanner?.write(chunk);
     if (this.headText.length < HEAD_CHARS)
       this.headText += chunk.toString('utf8').slice(0, HEAD_CHARS - this.headText.length);
     if (this.input.format === 'plain') this.tail = Buffer.concat([this.tail, chunk]).subarray(-256);
   }
 
-  /** A plain dump's proof: pg_dump's last line. */
+  /** A plain dump's proof: pg_dump's last line, and psql's \restrict lock over the whole script. */
   plainEnd(broken: (what: string) => Error): OwnCheck {
     if (!this.tail.toString('utf8').includes(PLAIN_END_MARK))
       throw broken(`does not end with "${PLAIN_END_MARK}": the dump is truncated or not a plain dump`);
-    return { check: 'plain dump end marker', head: this.headText };
+    const problem = this.scanner!.end();
+    if (problem !== undefined)
+      throw broken(
+        `is a plain dump that ${problem}; psql never runs it. Restore another backup ("dbops backups list") or take a new one with a current pg_dump`,
+      );
+    return { check: 'plain dump end marker, \\restrict over every line', head: this.headText };
   }
 
   /** A directory archive's proof: tar read it to the end and it holds pg_dump's toc.dat. */

@@ -14,7 +14,6 @@ import {
   latestKey,
   MANIFEST_FILE,
   manifestKey,
-  manifestMismatch,
   parseBackupId,
   heldReason,
   planPrune,
@@ -26,13 +25,26 @@ import { FailureType, failure } from '../../common/failures';
 import { InputError } from '../../common/names';
 import { createHoldActivities, deleteUnlessHeld, listHolds, removeExpiredHolds } from './holds';
 import { LocalStore } from './local';
+import { loadManifest, manifestToWrite, readBoundedJson } from './manifest';
+import { loadManifestKey } from './manifest-key';
+import { MAX_MANIFEST_BYTES } from './manifest-schema';
 import { S3Store } from './s3';
 import type { BackupStore, StorageSettings } from './types';
 
 export type { BackupStore, StorageSettings, ObjectInfo, PutOptions } from './types';
+export { loadManifest } from './manifest';
+export { ManifestKey, signatureStatus } from './manifest-key';
+
+/**
+ * The store's settings with the manifest policy of DBOPS_MANIFEST_KEY (`keyFile`): its key (read
+ * once per process) signs every manifest written and must have signed every manifest loaded.
+ */
+export function withManifestKey(storage: StorageSettings, keyFile: string | undefined): StorageSettings {
+  return keyFile === undefined ? storage : { ...storage, manifestKey: loadManifestKey(keyFile) };
+}
 
 export function createBackupStore(settings: StorageSettings): BackupStore {
-  return settings.kind === 's3' ? new S3Store(settings) : new LocalStore(settings.dir);
+  return settings.kind === 's3' ? new S3Store(settings) : new LocalStore(settings.dir, settings.manifestKey);
 }
 
 /** Opens the configured store for `fn` and always closes it (an S3 client holds sockets). */
@@ -66,13 +78,14 @@ export async function downloadToFile(
 /** Backup folders of one database, oldest first; incomplete ones (no manifest) included, marked. */
 export async function listBackupEntries(store: BackupStore, database: string): Promise<BackupEntry[]> {
   const objects = await store.list(`${database}/`);
-  const folders = new Map<string, { files: Set<string>; bytes: number }>();
+  const folders = new Map<string, { files: Set<string>; bytes: number; manifestBytes: number }>();
   for (const o of objects) {
     const [, id, file] = o.key.split('/');
     if (!id || !file || !isValidBackupId(id)) continue;
-    const f = folders.get(id) ?? { files: new Set(), bytes: 0 };
+    const f = folders.get(id) ?? { files: new Set(), bytes: 0, manifestBytes: 0 };
     f.files.add(file);
     f.bytes += o.size;
+    if (file === MANIFEST_FILE) f.manifestBytes = o.size;
     folders.set(id, f);
   }
   const entries: BackupEntry[] = [];
@@ -80,7 +93,8 @@ export async function listBackupEntries(store: BackupStore, database: string): P
     const parsed = parseBackupId(id);
     if (parsed.database !== database) continue;
     const complete = f.files.has(MANIFEST_FILE);
-    const manifest = complete ? await store.getJson<BackupManifest>(manifestKey(database, id)) : undefined;
+    const read = complete ? await readListedManifest(store, database, id, f.manifestBytes) : {};
+    const { manifest } = read;
     const verification = f.files.has(VERIFICATION_FILE)
       ? await store.getJson<BackupVerification>(verificationKey(database, id))
       : undefined;
@@ -92,9 +106,37 @@ export async function listBackupEntries(store: BackupStore, database: string): P
       manifest,
       verification,
       storedBytes: f.bytes,
+      ...(read.problem !== undefined && { manifestProblem: read.problem }),
     });
   }
   return entries;
+}
+
+/** Why a listed manifest was not read (see readListedManifest). */
+class UnreadableManifest extends Error {}
+
+/**
+ * A listed manifest, read as it is (listings and retention also count manifests of other tools and
+ * tests; loadManifest judges one before a restore), but bounded: one too large or not JSON makes
+ * its folder incomplete, with the reason, instead of failing the listing or exhausting memory.
+ */
+async function readListedManifest(
+  store: BackupStore,
+  database: string,
+  id: string,
+  size: number,
+): Promise<{ manifest?: BackupManifest; problem?: string }> {
+  const key = manifestKey(database, id);
+  const unreadable = (what: string) => new UnreadableManifest(`${store.describe(key)} ${what}`);
+  try {
+    const value = await readBoundedJson(store, key, MAX_MANIFEST_BYTES, unreadable, size);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value))
+      return { manifest: value as BackupManifest };
+    return { problem: unreadable('is not a JSON object').message };
+  } catch (err) {
+    if (err instanceof UnreadableManifest) return { problem: err.message };
+    throw err;
+  }
 }
 
 /** Databases that have anything in the store. */
@@ -105,31 +147,6 @@ export async function listStoredDatabases(store: BackupStore): Promise<string[]>
     if (db && id && (isValidBackupId(id) || id === 'latest.json')) names.add(db);
   }
   return [...names].sort();
-}
-
-/** Loads a complete backup's manifest, or fails naming the id. */
-export async function loadManifest(store: BackupStore, backupId: string): Promise<BackupManifest> {
-  let database: string;
-  try {
-    database = parseBackupId(backupId).database;
-  } catch (err) {
-    throw failure(FailureType.InvalidInput, (err as Error).message);
-  }
-  const manifest = await store.getJson<BackupManifest>(manifestKey(database, backupId));
-  if (!manifest) {
-    throw failure(
-      FailureType.NotFound,
-      `backup ${backupId} has no manifest at ${store.describe(manifestKey(database, backupId))}: it does not exist or is incomplete; list backups with "dbops backups list"`,
-    );
-  }
-  const mismatch = manifestMismatch(manifest, backupId);
-  if (mismatch) {
-    throw failure(
-      FailureType.IntegrityCheckFailed,
-      `backup ${backupId}: ${store.describe(manifestKey(database, backupId))} ${mismatch}: it was edited or copied from another backup, so nothing it describes is restored`,
-    );
-  }
-  return manifest;
 }
 
 /** Deletes everything under a backup folder (the manifest first, so a half-deleted backup is never listed as complete). */
@@ -209,6 +226,7 @@ export function createStorageActivities(deps: StorageDeps) {
     async writeBackupManifest(manifest: BackupManifest): Promise<{ location: string }> {
       return withStore(async (store) => {
         parseBackupId(manifest.id);
+        const written = manifestToWrite(store, manifest);
         const dump = await store.head(`${manifest.database}/${manifest.id}/${manifest.file}`);
         if (!dump || dump.size !== manifest.sizeBytes) {
           throw failure(
@@ -216,7 +234,7 @@ export function createStorageActivities(deps: StorageDeps) {
             `backup ${manifest.id}: archive ${store.describe(`${manifest.database}/${manifest.id}/${manifest.file}`)} is ${dump ? `${dump.size} bytes, expected ${manifest.sizeBytes}` : 'missing'}`,
           );
         }
-        await store.putJson(manifestKey(manifest.database, manifest.id), manifest);
+        await store.putJson(manifestKey(manifest.database, manifest.id), written);
         return { location: store.describe(backupFolderKey(manifest.database, manifest.id)) };
       });
     },

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FailureType, failure } from '../../common/failures';
 import { checkKey } from './keys';
+import type { ManifestKey } from './manifest-key';
 import type { BackupStore, ObjectInfo, PutOptions } from './types';
 
 const TEMP_MARK = '.tmp-';
@@ -22,7 +23,10 @@ const READ_CHUNK = 16 * 1024;
 export class LocalStore implements BackupStore {
   readonly kind = 'local' as const;
 
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    readonly manifestKey?: ManifestKey,
+  ) {}
 
   private file(key: string): string {
     return path.join(this.root, ...checkKey(key).split('/'));

@@ -7,6 +7,7 @@ import type { S3Client, ServerSideEncryption, StorageClass } from '@aws-sdk/clie
 import type * as LibStorageModule from '@aws-sdk/lib-storage';
 import { FailureType, failure } from '../../common/failures';
 import { checkKey } from './keys';
+import type { ManifestKey } from './manifest-key';
 import type { BackupStore, ObjectInfo, PutOptions, StorageSettings } from './types';
 
 type S3Settings = Extract<StorageSettings, { kind: 's3' }>;
@@ -43,7 +44,11 @@ export class S3Store implements BackupStore {
   readonly kind = 's3' as const;
   private client: S3Client | undefined;
 
-  constructor(readonly settings: S3Settings) {}
+  readonly manifestKey: ManifestKey | undefined;
+
+  constructor(readonly settings: S3Settings) {
+    this.manifestKey = settings.manifestKey;
+  }
 
   /** The SDK module and this store's client, both created on first use. */
   private async s3(): Promise<{ sdk: S3Sdk; client: S3Client }> {

@@ -1,9 +1,18 @@
 import type { Readable } from 'node:stream';
+import type { ManifestKey } from './manifest-key';
+
+/**
+ * The store's manifest policy, set by the worker (src/worker/activities.ts) from DBOPS_MANIFEST_KEY:
+ * with a key, manifests written are signed and manifests loaded must carry its signature.
+ */
+interface ManifestTrust {
+  readonly manifestKey?: ManifestKey;
+}
 
 /** Where backups live: a local folder (the embedded stack's default) or an S3 bucket. */
 export type StorageSettings =
-  | { readonly kind: 'local'; readonly dir: string }
-  | {
+  | (ManifestTrust & { readonly kind: 'local'; readonly dir: string })
+  | (ManifestTrust & {
       readonly kind: 's3';
       readonly bucket: string;
       readonly endpoint: string | undefined;
@@ -13,7 +22,7 @@ export type StorageSettings =
       readonly sse: 'AES256' | 'aws:kms' | undefined;
       readonly kmsKeyId: string | undefined;
       readonly storageClass: string | undefined;
-    };
+    });
 
 export interface PutOptions {
   readonly contentType?: string;
@@ -36,6 +45,8 @@ export interface ObjectInfo {
  */
 export interface BackupStore {
   readonly kind: 'local' | 's3';
+  /** From the settings: signs the manifests written, and loadManifest requires its signature. */
+  readonly manifestKey?: ManifestKey;
   /** Streams `body` into `key`; resolves with the stored size. */
   put(key: string, body: Readable, options?: PutOptions): Promise<{ size: number }>;
   /** The object's bytes; `range` is inclusive like HTTP Range. Rejects with NotFound. */

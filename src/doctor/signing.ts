@@ -1,5 +1,5 @@
-import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { loadManifestKey, type ManifestKey } from '../../activities/storage/manifest-key';
 import { SIGNATURE_NAMESPACE } from '../../common/approvals';
 import { plural } from '../../common/text';
 import { parseAllowedSigners, type LineProblem } from './allowed-signers';
@@ -125,28 +125,19 @@ export async function checkManifestKey(file: string | undefined): Promise<CheckO
       hint: `to have workers sign manifests and refuse unsigned ones, give every worker the same Ed25519 key in DBOPS_MANIFEST_KEY (${GENERATE_MANIFEST_KEY})`,
     };
   }
-  let key: KeyObject;
+  // The worker's own loader: the doctor accepts exactly the keys the worker does.
+  let key: ManifestKey;
   try {
-    key = createPrivateKey(await readFile(file));
+    key = loadManifestKey(file);
   } catch (err) {
-    // Neither message holds key material: Node names the decoder failure, fs the path.
     return {
       status: 'fail',
-      detail: `DBOPS_MANIFEST_KEY=${file} is not a readable PEM private key (${errorText(err)})`,
+      detail: errorText(err),
       hint: `mount an unencrypted PEM Ed25519 private key there (Kubernetes: the Secret dbops-manifest-key) or fix DBOPS_MANIFEST_KEY; create one with ${GENERATE_MANIFEST_KEY}`,
     };
   }
-  if (key.asymmetricKeyType !== 'ed25519') {
-    return {
-      status: 'fail',
-      detail: `DBOPS_MANIFEST_KEY=${file} holds a key of type ${key.asymmetricKeyType ?? 'unknown'}, not Ed25519: manifests are signed with Ed25519 only`,
-      hint: `replace it with an Ed25519 key: ${GENERATE_MANIFEST_KEY}`,
-    };
-  }
-  // The public key's digest lets an operator see that every worker holds the same key.
-  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
-  const digest = createHash('sha256').update(spki).digest('base64').replace(/=+$/, '');
-  return { detail: `${file}: Ed25519 private key; public key SHA256:${digest} (the same on every worker)` };
+  // The key id (what signed manifests name) lets an operator see that every worker holds the same key.
+  return { detail: `${file}: Ed25519 private key, key id ${key.keyId} (the same on every worker)` };
 }
 
 export const restoreApprovalsCheck: Check = {

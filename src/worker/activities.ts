@@ -5,7 +5,7 @@ import {
   createPostgresActivities,
   createRestoreActivities,
 } from '../../activities/postgres';
-import { createStorageActivities } from '../../activities/storage';
+import { createStorageActivities, withManifestKey } from '../../activities/storage';
 import { createNotifyActivities } from '../../activities/notify';
 import { createSystemActivities } from '../../activities/system';
 import { createMilvusActivities } from '../../activities/milvus';
@@ -16,11 +16,13 @@ import { createApprovalActivities } from '../../activities/approvals';
  * activities read them from their dependencies, never from workflow arguments.
  */
 export function buildActivities(config: Config, identity = `dbops@${os.hostname()}:${process.pid}`) {
+  // DBOPS_MANIFEST_KEY is read here, at start: a missing or wrong key stops the worker with the fix.
+  const storage = withManifestKey(config.storage, config.manifestKeyFile);
   return {
     ...createSystemActivities({ identity }),
     ...createPostgresActivities({ pg: config.pg, migrations: config.migrations }),
     ...createMilvusActivities({ milvus: config.milvus, pg: config.pg }),
-    ...createStorageActivities({ storage: config.storage, retention: config.backup }),
+    ...createStorageActivities({ storage, retention: config.backup }),
     ...createNotifyActivities({ slackWebhookUrl: config.slackWebhookUrl }),
     ...createApprovalActivities({
       restore: config.restore,
@@ -30,7 +32,7 @@ export function buildActivities(config: Config, identity = `dbops@${os.hostname(
     ...createRestoreActivities({
       pg: config.pg,
       verifyPg: config.verifyPg,
-      storage: config.storage,
+      storage,
       tempDir: config.scratchDir,
     }),
   };
@@ -38,7 +40,11 @@ export function buildActivities(config: Config, identity = `dbops@${os.hostname(
 
 /** Activities of the `<taskQueue>-dumps` worker (concurrency-limited): pg_dump and archive checks. */
 export function buildDumpActivities(config: Config) {
-  return createDumpActivities({ pg: config.pg, storage: config.storage, tempDir: config.scratchDir });
+  return createDumpActivities({
+    pg: config.pg,
+    storage: withManifestKey(config.storage, config.manifestKeyFile),
+    tempDir: config.scratchDir,
+  });
 }
 
 export type DbopsActivities = ReturnType<typeof buildActivities>;

@@ -23,7 +23,8 @@ interface SigningFiles {
   readonly approvers: string;
   readonly placeholders: string;
   readonly manifestKey: string;
-  readonly manifestKeyDigest: string;
+  /** What signed manifests name: SHA-256 of the raw 32-byte public key, first 16 hex digits. */
+  readonly manifestKeyId: string;
   /** Writes `content` to a new file in the folder and returns its path. */
   readonly file: (name: string, content: string) => string;
   readonly remove: () => void;
@@ -41,7 +42,7 @@ async function signingFiles(): Promise<SigningFiles> {
     return path.join(dir, name);
   };
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
   return {
     dir,
     sshKeygen: (await run('bash', ['-c', 'command -v ssh-keygen'])).stdout.trim(),
@@ -60,7 +61,7 @@ async function signingFiles(): Promise<SigningFiles> {
       ].join('\n'),
     ),
     manifestKey: file('manifest-key.pem', privateKey.export({ type: 'pkcs8', format: 'pem' }) as string),
-    manifestKeyDigest: createHash('sha256').update(spki).digest('base64').replace(/=+$/, ''),
+    manifestKeyId: createHash('sha256').update(raw).digest('hex').slice(0, 16),
     file,
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
@@ -137,7 +138,7 @@ describe('dbops doctor against the real stack', () => {
     });
     expect(byName['manifest key']).toMatchObject({
       status: 'ok',
-      detail: `${files.manifestKey}: Ed25519 private key; public key SHA256:${files.manifestKeyDigest} (the same on every worker)`,
+      detail: `${files.manifestKey}: Ed25519 private key, key id ${files.manifestKeyId} (the same on every worker)`,
     });
     expect(results.filter((r) => r.status === 'fail')).toEqual([]);
     expect(doctorPassed(results)).toBe(true);
@@ -272,18 +273,18 @@ describe('the signing rows case by case (real ssh-keygen, real files)', () => {
   it('DBOPS_MANIFEST_KEY must be a readable Ed25519 private key in PEM; every failure names the variable', async () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const cases: [string, string, RegExp][] = [
-      ['missing', path.join(files.dir, 'no-key.pem'), /is not a readable PEM private key \(ENOENT/],
+      ['missing', path.join(files.dir, 'no-key.pem'), /cannot be read \(ENOENT\)/],
       [
         'RSA',
         files.file('rsa.pem', rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string),
-        /holds a key of type rsa, not Ed25519: manifests are signed with Ed25519 only$/,
+        /holds a rsa key, not an Ed25519 one/,
       ],
       [
         'public key only',
         files.file('public.pem', rsa.publicKey.export({ type: 'spki', format: 'pem' }) as string),
-        /is not a readable PEM private key/,
+        /is not an unencrypted PEM private key/,
       ],
-      ['an OpenSSH key', path.join(files.dir, 'alice'), /is not a readable PEM private key/],
+      ['an OpenSSH key', path.join(files.dir, 'alice'), /is not an unencrypted PEM private key/],
     ];
     for (const [what, file, detail] of cases) {
       const r = await checkManifestKey(file);
@@ -294,6 +295,6 @@ describe('the signing rows case by case (real ssh-keygen, real files)', () => {
     }
     const ok = await checkManifestKey(files.manifestKey);
     expect(ok.status ?? 'ok').toBe('ok');
-    expect(ok.detail).toContain(`SHA256:${files.manifestKeyDigest}`);
+    expect(ok.detail).toContain(`key id ${files.manifestKeyId}`);
   });
 });

@@ -7,11 +7,10 @@ import { loadManifest, withBackupStore } from '../../storage';
 import { STATISTICS_SINCE_MAJOR, type PgBinaries } from '../binaries';
 import { pgChildEnv, serverOf } from '../connection';
 import { ArchiveFormatError, fillCustomArchiveOffsets } from '../custom-archive';
-import { decompress } from '../dump-pipeline';
 import { checkedName, dropDerivedDatabase, recreateDatabase } from './databases';
 import { runTool, serverBinaries, withRestoreProgress, type RestoreDeps } from './run';
-import { archiveSource, assertDigest, decompressToFile, type ArchiveSource } from './source';
 import { assertRestoreSpace } from './space';
+import { unpackProven } from './unpack';
 import { failpoint } from '../../failpoints';
 
 /** The shadow is not live until cut-over: its restore session can trade durability for speed. */
@@ -22,8 +21,9 @@ export function createShadowActivities(deps: RestoreDeps) {
   return {
     /**
      * Restores a backup into a fresh `database` (a shadow or scratch name, marked as this workflow's;
-     * a leftover of an earlier attempt is dropped first, so a retry after a worker crash starts clean). Custom format:
-     * download to a seekable temp file, then pg_restore -j; plain SQL streams into psql.
+     * a leftover of an earlier attempt is dropped first, so a retry after a worker crash starts clean). The archive is
+     * unpacked into the scratch folder and proven first (unpack.ts: digest, decoder, and for plain SQL psql's
+     * \restrict lock), then pg_restore -j reads the custom or directory archive, or psql the plain script.
      */
     async restoreBackupInto(input: {
       backupId: string;
@@ -86,17 +86,17 @@ async function restoreInto(
       await assertRestoreSpace(deps, manifest, input.database);
       // Where a drill fills the scratch folder after the check (another process taking the space).
       await failpoint('restore.before-decompress');
-      // pg_restore needs a seekable file; a local zstd archive is decompressed by zstd reading it itself.
-      const source = await archiveSource(store, manifest, {
-        preferFile: manifest.format !== 'plain' && manifest.compression === 'zstd',
-      });
+      const read = { bytes: 0 };
       return await withRestoreProgress(
-        () => ({ phase: step.phase, bytes: source.digest.bytes, of: manifest.sizeBytes }),
+        () => ({ phase: step.phase, bytes: read.bytes, of: manifest.sizeBytes }),
         async (kills) => {
           const r: Restoring = { database: input.database, bins, env, kills, step };
-          if (manifest.format === 'plain') await psqlFromStream(r, manifest, source);
-          else await pgRestoreFromFile(r, manifest, source, tmp, input.jobs, statisticsRestored);
-          return { bytes: source.digest.bytes, durationMs: Date.now() - started, statisticsRestored };
+          const file = path.join(tmp, UNPACKED[manifest.format]);
+          // Nothing reads the archive before this proves it: no byte reaches psql or pg_restore unproven.
+          await unpackProven(store, manifest, file, kills, read, Context.current().cancellationSignal);
+          if (manifest.format === 'plain') await psqlFromFile(r, file);
+          else await pgRestoreFromFile(r, manifest, file, tmp, input.jobs, statisticsRestored);
+          return { bytes: read.bytes, durationMs: Date.now() - started, statisticsRestored };
         },
       );
     } finally {
@@ -105,36 +105,38 @@ async function restoreInto(
   });
 }
 
-/** A plain SQL dump streams through the decompressor into psql; the digest is proven at the end. */
-async function psqlFromStream(r: Restoring, manifest: BackupManifest, source: ArchiveSource): Promise<void> {
+/** The unpacked archive's name in the scratch folder. */
+const UNPACKED: Record<BackupManifest['format'], string> = {
+  custom: 'dump.pgcustom',
+  directory: 'dump.tar',
+  plain: 'dump.sql',
+};
+
+/**
+ * A proven plain SQL dump into psql, from the local file: -X skips any psqlrc, ON_ERROR_STOP ends
+ * at the first error, and the script's own \restrict line locks out backslash commands.
+ */
+async function psqlFromFile(r: Restoring, file: string): Promise<void> {
   r.step.phase = 'psql';
-  if (!source.stream) throw new Error('a plain dump is restored from a stream');
-  const d = decompress(manifest.compression, source.stream);
-  r.kills.push(() => d.kill());
   await runTool(
     r.bins.path('psql'),
-    ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '-f', '-'],
+    ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '-f', file],
     r.env,
-    d.stream,
+    undefined,
     r.kills,
     `psql into ${r.database}`,
   );
-  await d.done;
-  assertDigest(manifest, source.digest);
 }
 
-/** Custom and directory archives: decompressed to a local file (proven), then pg_restore -j. */
+/** Custom and directory archives, unpacked and proven: offsets filled in or tar extracted, then pg_restore -j. */
 async function pgRestoreFromFile(
   r: Restoring,
   manifest: BackupManifest,
-  source: ArchiveSource,
+  file: string,
   tmp: string,
   jobs: number,
   statisticsRestored: boolean,
 ): Promise<void> {
-  const file = path.join(tmp, manifest.format === 'custom' ? 'dump.pgcustom' : 'dump.tar');
-  await decompressToFile(manifest, source, file, r.kills, Context.current().cancellationSignal);
-  assertDigest(manifest, source.digest);
   let archive = file;
   if (manifest.format === 'custom') {
     r.step.phase = 'indexing';

@@ -11,12 +11,13 @@ type Sized = Pick<BackupManifest, 'id' | 'format' | 'rawBytes'>;
 const bytes = (n: number) => `${n} bytes (${humanBytes(n)})`;
 
 /**
- * Bytes a restore writes into the scratch folder: a custom archive decompressed (pg_restore -j
- * needs a seekable file); a directory archive's tar and its extracted copy, which exist together
- * until tar -x ends; a plain dump streams into psql and needs none.
+ * Bytes a restore writes into the scratch folder: every archive is unpacked there and proven
+ * before a tool reads it (unpack.ts): a custom archive decompressed (pg_restore -j also needs a
+ * seekable file), a plain dump's SQL (psql reads the proven file), a directory archive's tar and
+ * its extracted copy, which exist together until tar -x ends.
  */
 export function scratchBytesNeeded(manifest: Pick<BackupManifest, 'format' | 'rawBytes'>): number {
-  return { custom: 1, directory: 2, plain: 0 }[manifest.format] * manifest.rawBytes;
+  return { custom: 1, directory: 2, plain: 1 }[manifest.format] * manifest.rawBytes;
 }
 
 async function freeBytes(dir: string): Promise<number> {
@@ -27,7 +28,8 @@ async function freeBytes(dir: string): Promise<number> {
 /** Refuses (Misconfigured) when `dir` cannot hold what restoring `manifest` writes there; says what it found. */
 export async function assertScratchSpace(dir: string, manifest: Sized): Promise<string> {
   const needed = scratchBytesNeeded(manifest);
-  if (needed === 0) return `scratch folder ${dir} not needed (a ${manifest.format} dump streams)`;
+  // A manifest from before the re-read check records no raw size: checkBackupArchive measures it.
+  if (needed === 0) return `scratch folder ${dir} not checked (the manifest records no raw size)`;
   let free: number;
   try {
     free = await freeBytes(dir);

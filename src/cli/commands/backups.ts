@@ -7,8 +7,10 @@ import {
   listStoredDatabases,
   loadManifest,
   pruneDatabase,
+  signatureStatus,
+  withManifestKey,
 } from '../../../activities/storage';
-import { getConfig } from '../../config';
+import { type Config, getConfig } from '../../config';
 import { databaseName } from '../options';
 import { humanBytes, humanDuration, printJson, printTable } from '../output';
 
@@ -29,7 +31,7 @@ function registerList(backups: Command): void {
     .action(async (opts: { db?: string; json?: boolean }) => {
       const config = getConfig();
       const only = opts.db === undefined ? undefined : databaseName('--db', opts.db);
-      const store = createBackupStore(config.storage);
+      const store = createBackupStore(withManifestKey(config.storage, config.manifestKeyFile));
       try {
         const dbs = only ? [only] : await listStoredDatabases(store);
         const entries = (await Promise.all(dbs.map((d) => listBackupEntries(store, d)))).flat();
@@ -38,19 +40,23 @@ function registerList(backups: Command): void {
             entries.map((e) => ({
               ...e,
               status: backupStatus(e),
+              signature: signatureStatus(e.manifest, store.manifestKey),
               location: store.describe(backupFolderKey(e.database, e.id)),
             })),
           );
           return;
         }
+        // A listing reads manifests unchecked (restores check them): the signature is "verified" only
+        // with this process's DBOPS_MANIFEST_KEY, otherwise shown "unverified".
         printTable(
-          ['id', 'time (UTC)', 'size', 'format', 'status', 'age'],
+          ['id', 'time (UTC)', 'size', 'format', 'status', 'signature', 'age'],
           entries.map((e) => [
             e.id,
             e.time.replace('T', ' ').slice(0, 19),
             humanBytes(e.manifest?.sizeBytes ?? e.storedBytes),
             e.manifest ? `${e.manifest.format}+${e.manifest.compression}` : '',
             backupStatus(e),
+            e.complete ? signatureStatus(e.manifest, store.manifestKey) : '',
             humanDuration(Date.now() - new Date(e.time).getTime()),
           ]),
         );
@@ -72,21 +78,25 @@ function registerShow(backups: Command): void {
       } catch (err) {
         throw failure(FailureType.InvalidInput, (err as Error).message);
       }
-      const store = createBackupStore(config.storage);
+      // Loaded as a restore loads it (schema, and the signature with DBOPS_MANIFEST_KEY set).
+      const store = createBackupStore(withManifestKey(config.storage, config.manifestKeyFile));
       try {
         const manifest = await loadManifest(store, id);
         const location = store.describe(`${manifest.database}/${manifest.id}/${manifest.file}`);
+        const signature = signatureStatus(manifest, store.manifestKey);
         if (opts.json)
           printJson({
             location,
             manifestLocation: store.describe(manifestKey(manifest.database, id)),
+            signature,
             manifest,
           });
         else {
           process.stdout.write(
             `${manifest.id}  ${manifest.format}+${manifest.compression}  ${humanBytes(manifest.sizeBytes)}  sha256 ${manifest.sha256}\n` +
               `location: ${location}\nserver ${manifest.serverVersion}, pg_dump ${manifest.pgDumpVersion}, schema version ${manifest.schemaVersion ?? '(none)'}\n` +
-              `taken ${manifest.startedAt} .. ${manifest.finishedAt}; integrity: ${manifest.integrity.checks}\n`,
+              `taken ${manifest.startedAt} .. ${manifest.finishedAt}; integrity: ${manifest.integrity.checks}\n` +
+              `signature: ${describeSignature(signature, config)}\n`,
           );
           printTable(
             ['table', 'kind', 'rows'],
@@ -131,4 +141,11 @@ function registerPrune(backups: Command): void {
         await store.close();
       }
     });
+}
+
+/** The signature line of `backups show`: what was proven, and with which key. */
+function describeSignature(status: string, config: Config): string {
+  if (status === 'verified') return `verified with DBOPS_MANIFEST_KEY (${config.manifestKeyFile})`;
+  if (status === 'unsigned') return 'none (written by a worker without DBOPS_MANIFEST_KEY)';
+  return `${status} (set DBOPS_MANIFEST_KEY to the workers' key to verify it)`;
 }
