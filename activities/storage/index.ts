@@ -234,7 +234,18 @@ export function createStorageActivities(deps: StorageDeps) {
             `backup ${manifest.id}: archive ${store.describe(`${manifest.database}/${manifest.id}/${manifest.file}`)} is ${dump ? `${dump.size} bytes, expected ${manifest.sizeBytes}` : 'missing'}`,
           );
         }
-        await store.putJson(manifestKey(manifest.database, manifest.id), written);
+        // Backup ids are to the second: two backups of one database started in the same second
+        // (by hand, under different workflow ids) share a folder. The first manifest stands; a
+        // second one never replaces it (its workflow would report a backup the store does not hold).
+        const key = manifestKey(manifest.database, manifest.id);
+        const existing = await store.getJson<{ workflowId?: unknown }>(key).catch(() => undefined);
+        if (existing && existing.workflowId !== manifest.workflowId) {
+          throw failure(
+            FailureType.Refused,
+            `backup ${manifest.id} already exists, made by ${JSON.stringify(existing.workflowId ?? 'another backup')}: two backups of ${manifest.database} started in the same second; start this one again (the next second gives a new backup id)`,
+          );
+        }
+        await store.putJson(key, written);
         return { location: store.describe(backupFolderKey(manifest.database, manifest.id)) };
       });
     },

@@ -208,12 +208,15 @@ beforeAll(async () => {
     startTestWorker(plainConfig()),
     startTestWorker(signedConfig()),
   ]);
-  [custom, plain, otherManifest, signed] = await Promise.all([
+  // Backup ids are to the second: two backups of db in one store are taken a second apart.
+  [custom, otherManifest, signed] = await Promise.all([
     backUp(unsignedWorker, 'store', db),
-    backUp(unsignedWorker, 'store', db, 'plain'),
     backUp(unsignedWorker, 'store', otherDb),
     backUp(signedWorker, 'signed', db),
   ]);
+  await new Promise((r) => setTimeout(r, 1100));
+  plain = await backUp(unsignedWorker, 'store', db, 'plain');
+  expect(plain.format).toBe('plain');
   store = createBackupStore(unsignedWorker.config.storage);
   signedStore = createBackupStore(signedWorker.config.storage);
   const archive = await readFile(path.join(root, 'store', db, plain.id, plain.file));

@@ -2,7 +2,12 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBackupStore, loadManifest, type BackupStore } from '../../activities/storage';
+import {
+  createBackupStore,
+  createStorageActivities,
+  loadManifest,
+  type BackupStore,
+} from '../../activities/storage';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../../activities/storage/manifest-schema';
 import { type BackupManifest, manifestKey } from '../../common/backup';
 import { failureTypeOf, rootMessage } from '../../common/failures';
@@ -154,5 +159,34 @@ describe('loadManifest from a store', () => {
         /manifest\.json is not a dbops manifest: unknown field "psql"; it was edited or copied from another backup: nothing it describes is restored; restore another backup/,
       ) as string,
     });
+  });
+});
+
+describe('writeBackupManifest: the first manifest of a backup id stands', () => {
+  it('a second backup in the same second is refused; the same workflow writing again (a retry) is not', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dbops-manifest-once-'));
+    try {
+      const activities = createStorageActivities({
+        storage: { kind: 'local', dir },
+        retention: { retentionDays: 30, minKeep: 7 },
+      });
+      await mkdir(path.join(dir, 'recsys', ID), { recursive: true });
+      await writeFile(path.join(dir, 'recsys', ID, MANIFEST.file), Buffer.alloc(10));
+      const first = { ...MANIFEST, sizeBytes: 10 };
+      await activities.writeBackupManifest(first);
+      await activities.writeBackupManifest(first);
+      const err = await activities
+        .writeBackupManifest({ ...first, workflowId: 'backup-manual-2' })
+        .catch((e: unknown) => e);
+      expect(failureTypeOf(err)).toBe('Refused');
+      expect(rootMessage(err)).toMatch(
+        /backup recsys_20261204_113951 already exists, made by "backup-recsys-20261204": two backups of recsys started in the same second/,
+      );
+      const store = createBackupStore({ kind: 'local', dir });
+      expect((await loadManifest(store, ID)).workflowId).toBe('backup-recsys-20261204');
+      await store.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
