@@ -81,9 +81,12 @@ export async function dropLeftoverDatabases(
   },
 ): Promise<LeftoverDatabasesResult> {
   const released = await releaseStaleBlock(client, target, undefined, options.dryRun);
+  // Only clients keep a database: an autovacuum worker (common on a freshly replaced target) is
+  // stopped by DROP DATABASE itself, and counting it would keep an expired copy for no one.
   const r = await client.query<{ name: string; comment: string | null; connections: number }>(
     `SELECT d.datname AS name, shobj_description(d.oid, 'pg_database') AS comment,
-            (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)::int AS connections
+            (SELECT count(*) FROM pg_stat_activity a
+              WHERE a.datname = d.datname AND a.backend_type = 'client backend')::int AS connections
        FROM pg_database d
       WHERE NOT d.datistemplate AND starts_with(d.datname, $1)
       ORDER BY d.datname`,
