@@ -6,13 +6,18 @@
 import { execFileSync } from 'node:child_process';
 import type { WorkerProcess } from './worker-process';
 
-/** Live (not zombie) processes named `tool`, with their process group. */
+/**
+ * Live (not zombie) processes named `tool` doing work, with their process group. A worker also
+ * runs `<tool> --version` (resolving binaries): that one exits at once and is never the work.
+ */
 function processesNamed(tool: string): { pid: number; pgid: number }[] {
-  const out = execFileSync('ps', ['-e', '-o', 'pid=,pgid=,stat=,comm='], { encoding: 'utf8' });
+  const out = execFileSync('ps', ['-e', '-o', 'pid=,pgid=,stat=,comm=,args='], { encoding: 'utf8' });
   return out
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
-    .filter(([, , stat, comm]) => comm === tool && !stat?.startsWith('Z'))
+    .filter(
+      ([, , stat, comm, ...args]) => comm === tool && !stat?.startsWith('Z') && !args.includes('--version'),
+    )
     .map(([pid, pgid]) => ({ pid: Number(pid), pgid: Number(pgid) }));
 }
 
