@@ -121,13 +121,21 @@ describe('worker HTTP endpoints and graceful shutdown', () => {
       await connection.close();
     }
 
-    const res = await fetch(url('/metrics'));
+    // The SDK counts a completed workflow task after the server has it, so the client may see the
+    // result a moment before the counter moves: scrape until it does (the full suite caught one).
+    const completed = /^temporal_workflow_completed\{.*workflow_type="pingWorkflow".*\} [1-9]/m;
+    let res = await fetch(url('/metrics'));
+    let text = await res.text();
+    for (const until = Date.now() + 10_000; !completed.test(text) && Date.now() < until;) {
+      await new Promise((r) => setTimeout(r, 200));
+      res = await fetch(url('/metrics'));
+      text = await res.text();
+    }
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
-    const text = await res.text();
     expect(text).not.toContain('Temporal SDK metrics unavailable');
     expect(text).toMatch(/^temporal_worker_task_slots_available\{.*task_queue="test-deploy-/m);
-    expect(text).toMatch(/^temporal_workflow_completed\{.*workflow_type="pingWorkflow".*\} [1-9]/m);
+    expect(text).toMatch(completed);
     for (const name of [
       'dbops_backup_last_success_timestamp_seconds',
       'dbops_backup_size_bytes',
