@@ -3,6 +3,7 @@
  * under "User Metadata"): the phase, who asked, the policy, the plan and its hash, the deadline, and
  * the exact commands to decide. Workflow-safe; Markdown, as the Web UI renders it.
  */
+import { signedBy } from './approvals';
 import type { RestoreStatus } from './restore';
 
 const bytes = (n: number | null) =>
@@ -14,8 +15,9 @@ const bytes = (n: number | null) =>
 
 export function restoreDetails(status: RestoreStatus, workflowId: string): string {
   const lines = [`**Restore — ${status.phase}** (step ${status.step} of ${status.steps})`, ''];
+  // Unsigned requests keep the typed name alone (the policy line says signatures are off).
   const requester = status.requester
-    ? `${status.requestedBy} (signed, key ${status.requester.fingerprint})`
+    ? signedBy({ by: status.requestedBy, signer: status.requester })
     : status.requestedBy;
   lines.push(`Requested by ${requester}`);
   if (status.policy) {
@@ -48,7 +50,7 @@ export function restoreDetails(status: RestoreStatus, workflowId: string): strin
     const a = status.approval;
     lines.push(
       '',
-      `${a.decision === 'approve' ? 'Approved' : 'Rejected'} by ${a.by}${a.signer ? ` (signed, key ${a.signer.fingerprint})` : ' (unsigned)'} at ${a.at}${a.comment ? `: ${a.comment}` : ''}`,
+      `${a.decision === 'approve' ? 'Approved' : 'Rejected'} by ${signedBy(a)} at ${a.at}${a.comment ? `: ${a.comment}` : ''}`,
     );
   }
   if (status.error) lines.push('', `Error: ${status.error}`);

@@ -2,7 +2,7 @@ import { log, workflowInfo } from '@temporalio/workflow';
 import type { ApprovalActivities } from '../activities/approvals';
 import type { NotifyActivities } from '../activities/notify';
 import type { RestoreActivities } from '../activities/postgres';
-import { type Signer, statementProblem } from '../common/approvals';
+import { type Signer, signedBy, statementProblem } from '../common/approvals';
 import { FailureType, failure, rootMessage } from '../common/failures';
 import type { RollbackInput, RollbackResult } from '../common/restore';
 import { activitiesWith } from './activity-profiles';
@@ -44,7 +44,7 @@ export async function restoreRollbackWorkflow(input: RollbackInput): Promise<Rol
     if (problem) throw failure(FailureType.Refused, `rollback refused: ${problem}`);
     by = signer.principal;
   }
-  const who = signer ? `${by} (signed, key ${signer.fingerprint})` : `${by} (unsigned)`;
+  const who = signedBy({ by, signer });
   const { rollbackRestore } = activitiesWith<RestoreActivities>('cutover', {
     summary: `swap ${input.preRestoreDatabase} back in for ${input.target}`,
   });

@@ -3,35 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { SIGNATURE_NAMESPACE, type SignedStatement, type Signer } from '../../common/approvals';
 import { FailureType, failure } from '../../common/failures';
-import { toolEnv } from '../postgres/binaries';
+import { runSshTool } from './ssh-tool';
 
 /** Far above any real statement or armored Ed25519/RSA-4096 signature; more is refused unread. */
 const MAX_BYTES = 16 * 1024;
 const ARMOR = /^-----BEGIN SSH SIGNATURE-----\n[A-Za-z0-9+/=\n]+-----END SSH SIGNATURE-----\n?$/;
 
-async function sshKeygen(
-  args: string[],
-  input?: string,
-): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  // execa is ESM-only with import-only dependencies: load it lazily (a static import breaks require()).
-  const { execa } = await import('execa');
-  try {
-    const r = await execa('ssh-keygen', args, {
-      input: input ?? '',
-      env: toolEnv(),
-      extendEnv: false,
-      reject: false,
-      timeout: 15_000,
-    });
-    if (r.failed && r.exitCode === undefined) throw new Error(r.shortMessage);
-    return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    throw failure(
-      FailureType.Misconfigured,
-      `ssh-keygen could not run (${(err as Error).message}): the worker needs OpenSSH's ssh-keygen on PATH to check signed decisions (Debian: apt-get install openssh-client)`,
-    );
-  }
-}
+/** ssh-keygen with PATH only: the worker's verdict comes from the allowed-signers file alone. */
+const sshKeygen = (args: string[], input?: string) => runSshTool('ssh-keygen', args, { input });
 
 /**
  * Proves a signed statement with OpenSSH (`ssh-keygen -Y find-principals`, then `-Y verify` in

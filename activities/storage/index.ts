@@ -238,7 +238,8 @@ export function createStorageActivities(deps: StorageDeps) {
         // (by hand, under different workflow ids) share a folder. The first manifest stands; a
         // second one never replaces it (its workflow would report a backup the store does not hold).
         const key = manifestKey(manifest.database, manifest.id);
-        const existing = await store.getJson<{ workflowId?: unknown }>(key).catch(() => undefined);
+        // An existing manifest that cannot be read is not overwritten either: the error goes up.
+        const existing = await store.getJson<{ workflowId?: unknown }>(key);
         if (existing && existing.workflowId !== manifest.workflowId) {
           throw failure(
             FailureType.Refused,

@@ -9,6 +9,7 @@ import {
   statementText,
 } from '../../common/approvals';
 import { FailureType, failure } from '../../common/failures';
+import { runSshTool } from '../../activities/approvals/ssh-tool';
 
 /** `--key none` (or DBOPS_SIGNING_KEY=none): never sign, even with a key at hand. */
 export const NO_KEY = 'none';
@@ -22,32 +23,12 @@ export interface SigningKey {
 
 const keep = async () => undefined;
 
-async function sshTool(
-  file: 'ssh-keygen' | 'ssh-add',
-  args: string[],
-  input?: string,
-): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  // execa is ESM-only with import-only dependencies: load it lazily (a static import breaks require()).
-  const { execa } = await import('execa');
-  // Only what ssh-keygen needs: PATH, HOME (~/.ssh), the agent's socket; stderr stays on the terminal
-  // when it is one, so a passphrase prompt reaches the operator.
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-  for (const name of ['HOME', 'SSH_AUTH_SOCK'] as const) if (process.env[name]) env[name] = process.env[name];
-  const r = await execa(file, args, {
-    input: input ?? '',
-    env,
-    extendEnv: false,
-    reject: false,
-    timeout: 120_000,
-  });
-  if (r.exitCode === undefined) {
-    throw failure(
-      FailureType.Misconfigured,
-      `${file} could not run (${r.shortMessage}): install OpenSSH's client tools (Debian: apt-get install openssh-client)`,
-    );
-  }
-  return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
-}
+/**
+ * ssh-keygen and ssh-add as the operator runs them: HOME (~/.ssh) and the agent's socket pass, and
+ * a passphrase prompt (on the terminal) may take its time.
+ */
+const sshTool = (file: 'ssh-keygen' | 'ssh-add', args: string[], input?: string) =>
+  runSshTool(file, args, { input, pass: ['HOME', 'SSH_AUTH_SOCK'], timeoutMs: 120_000 });
 
 /**
  * The key to sign with: `--key` (or DBOPS_SIGNING_KEY), else the ssh-agent's first key, else

@@ -2,19 +2,13 @@ import { constants } from 'node:fs';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { FailureType, failure } from '../../common/failures';
+import { runSshTool, type SshToolRun } from '../../activities/approvals/ssh-tool';
 
 /**
  * OpenSSH's ssh-keygen as `dbops doctor` uses it: found on PATH the way the worker finds it
  * (activities/approvals/signatures.ts runs `ssh-keygen` by name with the process PATH), asked
  * whether each allowed-signers key is a valid public key, and made to sign and verify a probe.
  */
-
-export interface SshKeygenRun {
-  readonly exitCode: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 /** The first executable `name` on `searchPath` (PATH syntax), or undefined. */
 export async function findOnPath(name: string, searchPath: string | undefined): Promise<string | undefined> {
@@ -30,25 +24,9 @@ export async function findOnPath(name: string, searchPath: string | undefined): 
   return undefined;
 }
 
-/** Runs ssh-keygen with nothing of the caller's environment but PATH (no agent socket, no HOME). */
-export async function runSshKeygen(exe: string, args: string[], input = ''): Promise<SshKeygenRun> {
-  // execa is ESM-only with import-only dependencies: load it lazily (a static import breaks require()).
-  const { execa } = await import('execa');
-  const r = await execa(exe, args, {
-    input,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    extendEnv: false,
-    reject: false,
-    timeout: 10_000,
-  });
-  if (r.exitCode === undefined) {
-    throw failure(
-      FailureType.Misconfigured,
-      `${exe} could not run (${r.shortMessage}): reinstall OpenSSH's client (Debian: apt-get install openssh-client)`,
-    );
-  }
-  return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
-}
+/** ssh-keygen at `exe` with nothing of the caller's environment but PATH (no agent socket, no HOME). */
+export const runSshKeygen = (exe: string, args: string[], input = ''): Promise<SshToolRun> =>
+  runSshTool(exe, args, { input, timeoutMs: 10_000 });
 
 /** The last line of a tool's output: ssh-keygen puts the reason there. */
 export function lastLine(text: string): string {
@@ -82,7 +60,7 @@ export async function signAndVerifyProbe(exe: string, namespace: string): Promis
     const message = path.join(dir, 'probe.txt');
     const allowed = path.join(dir, 'allowed_signers');
     await writeFile(message, 'dbops doctor probe\n');
-    const steps: [string, () => Promise<SshKeygenRun>][] = [
+    const steps: [string, () => Promise<SshToolRun>][] = [
       [
         'generate a key',
         () => runSshKeygen(exe, ['-q', '-t', 'ed25519', '-N', '', '-C', 'probe', '-f', key]),
