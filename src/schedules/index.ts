@@ -1,55 +1,64 @@
-import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
+import { ScheduleNotFoundError, type Client } from '@temporalio/client';
 import type { Config } from '../config';
-import { backupSchedules } from './backup';
-import { partitionMaintenanceSchedules } from './partitions';
-import { milvusMaintenanceSchedules } from './milvus';
+import { markedArea } from './ownership';
+import { checkAreas, desiredSchedules } from './registry';
+import { removeSchedule, staleSchedules } from './stale';
 
-/** One area's schedules (one file per area); `describe` builds them from the config. */
-export interface ScheduleArea {
+export { checkAreas, desiredSchedules, scheduleRegistry, type ScheduleArea } from './registry';
+
+/**
+ * What `schedules apply` did with one schedule: created or updated from the config; or, for a
+ * schedule of this dbops the config no longer asks for, `stale` (kept: a dry run without --prune)
+ * or `removed` (--prune).
+ */
+export type ApplyAction = 'created' | 'updated' | 'stale' | 'removed';
+
+export interface AppliedSchedule {
+  readonly id: string;
   readonly area: string;
-  describe(config: Config): ScheduleOptions[];
+  readonly action: ApplyAction;
+  /**
+   * Updated, but it lacks dbops' mark (ownership.ts: created before dbops marked its schedules,
+   * or by hand), so --prune will never remove it once the config drops it.
+   */
+  readonly unmarked?: true;
 }
 
-/** Every schedule dbops manages. Add your area's entry here. */
-export const scheduleRegistry: readonly ScheduleArea[] = [
-  { area: 'backup', describe: backupSchedules },
-  { area: 'partitions', describe: partitionMaintenanceSchedules },
-  { area: 'milvus', describe: milvusMaintenanceSchedules },
-];
-
-/** The schedules the config asks for; `areas` limits them (e.g. ['backup']). */
-export function desiredSchedules(
-  config: Config,
-  areas?: readonly string[],
-): { area: string; options: ScheduleOptions }[] {
-  return scheduleRegistry
-    .filter((a) => !areas?.length || areas.includes(a.area))
-    .flatMap((a) => a.describe(config).map((options) => ({ area: a.area, options })));
-}
-
-/** Creates missing schedules and updates existing ones to the desired spec/action/policies (idempotent). */
+/**
+ * Creates missing schedules and updates existing ones to the desired spec/action/policies
+ * (idempotent), then reports this dbops' schedules the config no longer asks for (ownership.ts,
+ * stale.ts) and, with `prune`, deletes them. Pruning comes last: an apply that fails half-way
+ * removes nothing. `areas` (e.g. ['backup']) limits both what is applied and what is pruned.
+ */
 export async function applySchedules(
   client: Client,
   config: Config,
   areas?: readonly string[],
-): Promise<{ id: string; area: string; action: 'created' | 'updated' }[]> {
-  const out: { id: string; area: string; action: 'created' | 'updated' }[] = [];
+  { prune = false }: { prune?: boolean } = {},
+): Promise<AppliedSchedule[]> {
+  checkAreas(areas);
+  const out: AppliedSchedule[] = [];
   for (const { area, options } of desiredSchedules(config, areas)) {
     const handle = client.schedule.getHandle(options.scheduleId);
     try {
-      await handle.describe();
+      const existing = await handle.describe();
       await handle.update((previous) => ({
         ...previous,
         spec: options.spec,
         action: options.action,
         policies: { ...previous.policies, ...options.policies },
       }));
-      out.push({ id: options.scheduleId, area, action: 'updated' });
+      const unmarked = markedArea(existing.memo) === undefined ? { unmarked: true as const } : {};
+      out.push({ id: options.scheduleId, area, action: 'updated', ...unmarked });
     } catch (err) {
       if (!(err instanceof ScheduleNotFoundError)) throw err;
       await client.schedule.create(options);
       out.push({ id: options.scheduleId, area, action: 'created' });
     }
+  }
+  for (const stale of await staleSchedules(client, config, areas)) {
+    if (prune) await removeSchedule(client, stale.id);
+    out.push({ id: stale.id, area: stale.area, action: prune ? 'removed' : 'stale' });
   }
   return out;
 }

@@ -1,7 +1,13 @@
-import { ScheduleNotFoundError, type Client, type ScheduleHandle } from '@temporalio/client';
+import {
+  ScheduleNotFoundError,
+  type Client,
+  type ScheduleDescription,
+  type ScheduleHandle,
+} from '@temporalio/client';
 import { FailureType, failure } from '../../common/failures';
 import type { Config } from '../config';
-import { desiredSchedules } from './index';
+import { desiredSchedules } from './registry';
+import { staleSchedules } from './stale';
 
 export interface ScheduleState {
   readonly id: string;
@@ -11,6 +17,8 @@ export interface ScheduleState {
   readonly nextRun: string | null;
   readonly lastRun: string | null;
   readonly missing?: true;
+  /** A schedule of this dbops the config no longer asks for: `schedules apply --prune` removes it. */
+  readonly stale?: true;
 }
 
 /** The handle of schedule `id`; NotFound (with what to run) when Temporal has no such schedule. */
@@ -30,23 +38,31 @@ export async function knownSchedule(client: Client, id: string): Promise<Schedul
   return handle;
 }
 
-/** Every schedule the config asks for, with its state in Temporal (or missing). */
+function runs(d: ScheduleDescription): Pick<ScheduleState, 'paused' | 'nextRun' | 'lastRun'> {
+  return {
+    paused: d.state.paused,
+    nextRun: d.info.nextActionTimes[0]?.toISOString() ?? null,
+    lastRun: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
+  };
+}
+
+/**
+ * Every schedule the config asks for, with its state in Temporal (or missing), then this dbops'
+ * schedules the config no longer asks for (stale.ts).
+ */
 export async function scheduleStates(client: Client, config: Config): Promise<ScheduleState[]> {
   const out: ScheduleState[] = [];
   for (const { area, options } of desiredSchedules(config)) {
     try {
       const d = await client.schedule.getHandle(options.scheduleId).describe();
-      out.push({
-        id: options.scheduleId,
-        area,
-        paused: d.state.paused,
-        nextRun: d.info.nextActionTimes[0]?.toISOString() ?? null,
-        lastRun: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
-      });
+      out.push({ id: options.scheduleId, area, ...runs(d) });
     } catch (err) {
       if (!(err instanceof ScheduleNotFoundError)) throw err;
       out.push({ id: options.scheduleId, area, paused: null, nextRun: null, lastRun: null, missing: true });
     }
+  }
+  for (const { id, area, description: d } of await staleSchedules(client, config)) {
+    out.push({ id, area, ...runs(d), stale: true });
   }
   return out;
 }

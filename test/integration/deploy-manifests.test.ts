@@ -168,7 +168,7 @@ describe('what the manifests promise', () => {
   it('the one-shot Jobs run `dbops migrate` and `dbops schedules apply` with the same settings', () => {
     for (const [name, args] of [
       ['dbops-migrate', ['migrate']],
-      ['dbops-schedules-apply', ['schedules', 'apply']],
+      ['dbops-schedules-apply', ['schedules', 'apply', '--prune']],
     ] as const) {
       const job = find('example', 'Job', name);
       const c = job.spec.template.spec.containers[0];
