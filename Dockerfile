@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# dbops worker / CLI image. Build:  docker build --build-arg PG_MAJOR=18 -t dbops:<version> .
+# dbops worker / CLI image. Build:
+#   docker build --build-arg PG_MAJOR=18 --build-arg DBOPS_COMMIT=$(git rev-parse --short=12 HEAD) -t dbops:<version> .
 # PG_MAJOR = the major version of the PostgreSQL client tools (pg_dump, pg_restore, psql) from the
 # PGDG apt repository (apt.postgresql.org). It must be >= the newest server major you back up:
 # pg_dump refuses to dump a server newer than itself. deploy/scripts/rehearse-image-build.sh
@@ -18,7 +19,10 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY src ./src
 COPY scripts ./scripts
-RUN npm run build && test -s dist/workflow-bundle.js
+# The commit the worker names in its build id (<version>+<commit>, dist/build-info.json): the
+# context has no .git, so it comes in as an argument.
+ARG DBOPS_COMMIT=unknown
+RUN npm run build && test -s dist/workflow-bundle.js && test -s dist/build-info.json
 
 # ---- deps: production dependencies only ----
 FROM node:${NODE_VERSION}-bookworm-slim AS deps

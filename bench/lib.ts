@@ -93,14 +93,17 @@ export async function startBenchWorker(env: Record<string, string>): Promise<Ben
   const child = spawn(process.execPath, ['dist/src/cli/main.js', 'worker'], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...deployProcessEnv(), NODE_ENV: 'production', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
   await new Promise<void>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
+    // The worker logs JSON lines to stdout (src/worker/logging.ts); errors before that go to stderr.
+    const onData = (d: Buffer) => {
       log = (log + d.toString()).slice(-20_000);
       if (log.includes('polling task queue')) resolve();
-    });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${log}`)));
   });
   return {

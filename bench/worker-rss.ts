@@ -38,7 +38,7 @@ import { REPO_ROOT } from '../src/config';
 import { connectClient } from '../src/client/connection';
 import { s3Overrides, stackVars, testConfig, uniqueSuffix } from '../test/helpers/stack';
 import { restoreApprovalUpdate, restoreStatusQuery } from '../workflows/restore-messages';
-import { freeLoopbackPort } from '../src/worker/metrics';
+import { freeLoopbackPort } from '../src/worker/runtime';
 import { deployProcessEnv, resetPeak } from './lib';
 
 // ---- options (copied from bench/lib.ts: this script stays self-contained) ----

@@ -4,10 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
-
-// Same path as WORKFLOW_BUNDLE_PATH in src/worker/create.ts (not imported: that pulls in every activity).
-const WORKFLOW_BUNDLE_PATH = path.join(__dirname, '..', 'dist', 'workflow-bundle.js');
+import { bundleWorkflows, WORKFLOW_BUNDLE_PATH } from '../src/worker/bundle';
 
 const SOURCE_MAP_MARK = '//# sourceMappingURL=data:application/json;charset=utf-8;base64,';
 
@@ -29,10 +26,7 @@ function withoutSourcesContent(code: string): string {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../workflows'),
-    logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error },
-  });
+  const code = await bundleWorkflows();
   const slim = withoutSourcesContent(code);
   mkdirSync(path.dirname(WORKFLOW_BUNDLE_PATH), { recursive: true });
   writeFileSync(WORKFLOW_BUNDLE_PATH, slim);

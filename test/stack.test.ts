@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ENV_NAMES } from '../src/stack/envvars';
 import { isAlive } from '../src/stack/procs';
-import { freeLoopbackPort } from '../src/worker/metrics';
+import { freeLoopbackPort } from '../src/worker/runtime';
 import { stackVars, testRun, uniqueSuffix } from './helpers/stack';
 import {
   NOT_RUNNING_MESSAGE,

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { exitQuietlyOnBrokenPipe } from '../stdio';
 import { reportError } from './output';
-import { packageVersion } from './version';
+import { packageVersion } from '../build-info';
 import { registerConfigCommand } from './commands/config';
 import { registerWorkerCommand } from './commands/worker';
 import { registerDoctorCommand } from './commands/doctor';

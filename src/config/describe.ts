@@ -53,6 +53,8 @@ export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.
     DBOPS_MANIFEST_KEY: config.manifestKeyFile,
     DBOPS_BACKUP_TIME: `${config.backup.scheduleTime} ${config.backup.timezone}`,
     DBOPS_SLACK_WEBHOOK_URL: config.slackWebhookUrl,
+    DBOPS_LOG_LEVEL: config.log.level,
+    DBOPS_LOG_FORMAT: config.log.format,
     DBOPS_MIGRATIONS_DIR: config.migrations.dir,
     DBOPS_STACK_HOME: config.stackHome,
     DBOPS_FAILPOINTS: config.failpoints

@@ -6,9 +6,18 @@ import type { PgConnectionSettings } from '../../activities/postgres/connection'
 import type { StorageSettings } from '../../activities/storage/types';
 import type { BackupCompression, BackupFormat } from '../../common/backup';
 import { parseFailpoint, type FailpointAction, type FailpointName } from '../../common/failpoints';
-import { SECRET_VARIABLES, STACK_VARIABLES, variables, type Parsed, type VariableName } from './variables';
+import {
+  SECRET_VARIABLES,
+  STACK_VARIABLES,
+  variables,
+  type LogFormatName,
+  type LogLevelName,
+  type Parsed,
+  type VariableName,
+} from './variables';
 
 export { parseDurationMs, SECRET_VARIABLES, STACK_VARIABLES } from './variables';
+export type { LogFormatName, LogLevelName } from './variables';
 export { describeConfig } from './describe';
 
 /**
@@ -102,6 +111,8 @@ export interface Config {
   };
   readonly slackWebhookUrl: string | undefined;
   readonly httpPort: number | undefined;
+  /** The worker's log (src/worker/logging.ts): DBOPS_LOG_LEVEL and DBOPS_LOG_FORMAT. */
+  readonly log: { readonly level: LogLevelName; readonly format: LogFormatName };
   readonly stackHome: string;
   /** DBOPS_FAILPOINTS: where a fault drill makes the worker crash or stall (empty in production). */
   readonly failpoints: readonly (readonly [FailpointName, FailpointAction])[];
@@ -243,6 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     slackWebhookUrl: v.DBOPS_SLACK_WEBHOOK_URL,
     httpPort: v.DBOPS_HTTP_PORT,
+    log: { level: v.DBOPS_LOG_LEVEL, format: v.DBOPS_LOG_FORMAT },
     stackHome,
     failpoints: (v.DBOPS_FAILPOINTS ?? []).map((text) => parseFailpoint(text)!),
   };

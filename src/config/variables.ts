@@ -44,6 +44,13 @@ const csv = (item: z.ZodType<string>) =>
     return values;
   });
 
+/** Worker log levels, least severe first (DBOPS_LOG_LEVEL; src/worker/logging.ts). */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+/** Worker log formats (DBOPS_LOG_FORMAT): auto is pretty on a terminal, json everywhere else. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormatName = (typeof LOG_FORMATS)[number];
+
 export function parseDurationMs(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text.trim());
   if (!m) throw new Error(`not a duration: ${text}`);
@@ -162,6 +169,16 @@ export const variables = {
 
   DBOPS_SLACK_WEBHOOK_URL: url.optional(),
   DBOPS_HTTP_PORT: port.optional(),
+  /** The worker's log: lines below this level are dropped (any case: INFO works too). */
+  DBOPS_LOG_LEVEL: z
+    .string()
+    .transform((s) => s.trim().toLowerCase())
+    .pipe(z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }))
+    .default('info'),
+  /** json: one JSON object a line (log collectors); pretty: for people; auto: pretty on a terminal. */
+  DBOPS_LOG_FORMAT: z
+    .enum(LOG_FORMATS, { message: `must be one of ${LOG_FORMATS.join(', ')}` })
+    .default('auto'),
   DBOPS_STACK_HOME: z.string().optional(),
   /** Fault drills only (test/drills/): never set in production. */
   DBOPS_FAILPOINTS: csv(

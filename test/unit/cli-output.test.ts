@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../../src/cli/main';
 import { createProgress, formatTable, plural, printTable, useColor } from '../../src/cli/output';
 import { decidedText } from '../../src/cli/commands/restore/print';
-import { packageVersion } from '../../src/cli/version';
+import { packageVersion } from '../../src/build-info';
 
 const ROOT = path.resolve(__dirname, '../..');
 const ESC = '\x1b[';

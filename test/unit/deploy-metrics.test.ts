@@ -17,15 +17,50 @@ function sample(text: string, name: string, database: string): number | undefine
 afterEach(() => resetBackupMetrics());
 
 describe('dbops backup metrics', () => {
-  it('exposes the last successful backup per database', async () => {
+  it('exposes the newest successful backup per database, recorded or from a source', async () => {
+    const takenAt = new Date('2026-11-25T03:00:00Z');
     const finishedAt = new Date('2026-11-25T03:10:00Z');
-    recordBackupSuccess({ database: 'recsys', sizeBytes: 633_000_000, durationSeconds: 9.5, finishedAt });
+    const backup = { database: 'recsys', takenAt, sizeBytes: 633_000_000, durationSeconds: 9.5, finishedAt };
+    recordBackupSuccess(backup);
+    const older = {
+      kind: 'finished',
+      database: 'recsys',
+      takenAt: new Date('2026-11-24T03:00:00Z'),
+    } as const;
+    // A source (the store after a restart) knows an older backup of recsys, the same one again (the
+    // worker's record stays) and one of analytics that this worker never ran.
+    registerBackupAgeSource(() => [
+      { ...older, finishedAt: new Date('2026-11-24T03:05:00Z'), sizeBytes: 1, durationSeconds: 1 },
+      { kind: 'finished', ...backup, finishedAt: new Date('2026-11-25T03:09:00Z'), durationSeconds: 9 },
+      {
+        ...older,
+        database: 'analytics',
+        finishedAt: new Date('2026-11-24T03:01:00Z'),
+        sizeBytes: 42,
+        durationSeconds: 60,
+      },
+    ]);
     const text = await registry.metrics();
     expect(sample(text, 'dbops_backup_last_success_timestamp_seconds', 'recsys')).toBe(
       finishedAt.getTime() / 1000,
     );
     expect(sample(text, 'dbops_backup_size_bytes', 'recsys')).toBe(633_000_000);
     expect(sample(text, 'dbops_backup_duration_seconds', 'recsys')).toBe(9.5);
+    expect(sample(text, 'dbops_backup_last_success_timestamp_seconds', 'analytics')).toBe(
+      Date.parse('2026-11-24T03:01:00Z') / 1000,
+    );
+    expect(sample(text, 'dbops_backup_size_bytes', 'analytics')).toBe(42);
+    expect(sample(text, 'dbops_backup_duration_seconds', 'analytics')).toBe(60);
+  });
+
+  it('one scrape asks each source once, however many gauges it feeds', async () => {
+    let calls = 0;
+    registerBackupAgeSource(() => {
+      calls++;
+      return [{ kind: 'verified', database: 'recsys', takenAt: new Date() }];
+    });
+    await registry.metrics();
+    expect(calls).toBe(1);
   });
 
   it('computes the age of the newest verified backup at scrape time, from records and sources', async () => {
@@ -33,8 +68,8 @@ describe('dbops backup metrics', () => {
     recordBackupVerified('recsys', new Date(Date.now() - 30 * hour));
     recordBackupVerified('recsys', new Date(Date.now() - 50 * hour)); // older: ignored
     const unregister = registerBackupAgeSource(async () => [
-      { database: 'recsys', takenAt: new Date(Date.now() - 2 * hour) },
-      { database: 'analytics', takenAt: new Date(Date.now() - 27 * hour) },
+      { kind: 'verified', database: 'recsys', takenAt: new Date(Date.now() - 2 * hour) },
+      { kind: 'verified', database: 'analytics', takenAt: new Date(Date.now() - 27 * hour) },
     ]);
     let text = await registry.metrics();
     expect(sample(text, 'dbops_backup_newest_verified_age_seconds', 'recsys')).toBeCloseTo(2 * 3600, -1);
