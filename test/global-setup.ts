@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 
 import {
   deleteNamespace,
@@ -19,7 +18,9 @@ import {
   testNamespaceName,
   testNamespaceStarted,
 } from '../src/stack/namespaces';
+import { bundleWorkflows } from '../src/worker/bundle';
 import { drillTable } from './drills/kit/report';
+import { collectHistories, RECORD_STAGING_ENV } from './replay/record';
 import { stackBucket, stackVars } from './helpers/stack';
 
 /** A run that started longer ago than this is over (the suite takes minutes): its leftovers go. */
@@ -89,19 +90,30 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   // Every worker of the run (in-process and child processes) loads one bundle of the current
   // workflows/, made here: webpack once per run instead of once per worker (src/worker/create.ts).
   const bundle = path.join(scratch, 'workflow-bundle.js');
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: path.resolve(__dirname, '..', 'workflows', 'index.ts'),
-    logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error },
-  });
-  writeFileSync(bundle, code);
+  writeFileSync(bundle, await bundleWorkflows());
   process.env.DBOPS_WORKFLOW_BUNDLE = bundle;
   // Fault drills append their summary rows here; the table is printed when the run ends.
   process.env.DBOPS_DRILL_REPORT = path.join(scratch, 'drills.jsonl');
+  // `npm run histories:record`: test files stage histories from other servers here (test/replay/record.ts).
+  const recordTo = process.env.DBOPS_RECORD_HISTORIES;
+  if (recordTo) {
+    process.env[RECORD_STAGING_ENV] = path.join(scratch, 'histories');
+    mkdirSync(process.env[RECORD_STAGING_ENV]);
+  }
 
   return async () => {
     const table = drillTable(process.env.DBOPS_DRILL_REPORT!);
     if (table) console.log(`\n${table}\n`);
     const errors: string[] = [];
+    if (recordTo) {
+      // Before the namespace goes: its closed runs are the recording.
+      const staging = process.env[RECORD_STAGING_ENV]!;
+      await collectHistories({ address, namespace, staging, outDir: recordTo })
+        .then((r) =>
+          console.log(`recorded ${r.length} histories into ${recordTo}: ${r.map((x) => x.file).join(', ')}`),
+        )
+        .catch((e: unknown) => errors.push(`recording histories: ${String(e)}`));
+    }
     await deleteNamespace(address, namespace).catch((e: unknown) =>
       errors.push(`namespace ${namespace}: ${String(e)}`),
     );

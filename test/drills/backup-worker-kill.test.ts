@@ -23,7 +23,7 @@ import { backupWorkflowId } from '../../common/ids';
 import { backupWorkflowArgs } from '../../src/client/backup';
 import { connectClient } from '../../src/client/connection';
 import type { backupWorkflow } from '../../workflows/backup';
-import { s3Overrides, stackVars, testConfig, testRun, uniqueSuffix } from '../helpers/stack';
+import { s3Overrides, testConfig, testRun, uniqueSuffix } from '../helpers/stack';
 import { createPopulatedDatabase, dropDatabase, rowCounts } from '../integration/backup-helpers';
 import {
   addIncompressibleTable,
@@ -34,6 +34,7 @@ import {
 import { waitForTool } from './kit/process-group';
 import { recordDrill, stepLogger } from './kit/report';
 import { watchStore } from './kit/store-watch';
+import { s3WorkerEnv } from './kit/session';
 import { killAllWorkerProcesses, startWorkerProcess, type WorkerProcess } from './kit/worker-process';
 
 const suffix = uniqueSuffix();
@@ -41,7 +42,6 @@ const db = `t_drill_wkill_${suffix}`;
 const queue = `drill-wkill-${suffix}`;
 const s3 = s3Overrides(`drill-wkill-${suffix}`);
 const config = testConfig({ ...s3, DBOPS_TASK_QUEUE: queue, DBOPS_DATABASES: db });
-const vars = stackVars();
 /** ~24 MiB of random bytes: the compressed archive spans three 8 MiB parts. */
 const NOISE_MIB = 24;
 /** A killed worker is noticed when its heartbeats stop: seconds here instead of the default minute. */
@@ -55,17 +55,9 @@ let workers = 0;
 const step = stepLogger('drill 1');
 
 function startWorker(): Promise<WorkerProcess> {
-  return startWorkerProcess(
-    {
-      ...s3,
-      DBOPS_TASK_QUEUE: queue,
-      DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
-      AWS_ACCESS_KEY_ID: vars.AWS_ACCESS_KEY_ID,
-      AWS_SECRET_ACCESS_KEY: vars.AWS_SECRET_ACCESS_KEY,
-      AWS_REGION: vars.AWS_REGION ?? 'us-east-1',
-    },
-    { logFile: path.join(logDir, `drill-wkill-${suffix}-worker${++workers}.log`) },
-  );
+  return startWorkerProcess(s3WorkerEnv(queue, s3), {
+    logFile: path.join(logDir, `drill-wkill-${suffix}-worker${++workers}.log`),
+  });
 }
 
 let pair: WorkerProcess[];

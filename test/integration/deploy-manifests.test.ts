@@ -7,7 +7,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client as PgClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageVersion } from '../../src/build-info';
 import { loadConfig, REPO_ROOT, SECRET_VARIABLES } from '../../src/config';
+import { SHUTDOWN_GRACE_SECONDS } from '../../src/worker/create';
 import { stackVars, uniqueSuffix } from '../helpers/stack';
 
 /**
@@ -153,8 +155,12 @@ describe('what the manifests promise', () => {
     const tmpMount = c.volumeMounts.find((m: AnyRecord) => m.mountPath === '/tmp');
     const tmpVolume = pod.volumes.find((v: AnyRecord) => v.name === tmpMount.name);
     expect(tmpVolume.emptyDir.sizeLimit).toBeTruthy();
-    // Activities get shutdownGraceTime (30 s) and then must see the cancellation and clean up.
-    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(90);
+    // Activities get shutdownGraceTime and then must see the cancellation and clean up.
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(3 * SHUTDOWN_GRACE_SECONDS);
+    // The release the pods run: the version label and the image tag follow package.json.
+    expect(dep.metadata.labels['app.kubernetes.io/version']).toBe(packageVersion());
+    expect(dep.spec.template.metadata.labels['app.kubernetes.io/version']).toBe(packageVersion());
+    expect(c.image.split(':').at(-1).startsWith(packageVersion())).toBe(true);
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(c.resources.requests.memory).toBeTruthy();
     expect(c.resources.limits.memory).toBeTruthy();

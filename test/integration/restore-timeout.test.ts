@@ -12,6 +12,7 @@ import { restoreStatusQuery } from '../../workflows/restore-messages';
 import { testConfig, uniqueSuffix } from '../helpers/stack';
 import { createTimeSkippingEnv } from '../helpers/time-skipping';
 import { startTestWorker } from '../helpers/worker';
+import { stageHistory } from '../replay/record';
 import { databasesLike, dropDatabasesLike, fingerprint, populate, takeBackup } from './restore-fixtures';
 
 const suffix = uniqueSuffix();
@@ -68,6 +69,8 @@ it('an unanswered approval times out after 24 h (time-skipping): cancelled, noth
     });
     const r: RestoreResult = await handle.result();
     const status = await handle.query(restoreStatusQuery);
+    // This run is on the time-skipping server: `npm run histories:record` takes its history from here.
+    await stageHistory(handle);
     return { r, status };
   });
   expect(result.r.outcome).toBe('timed-out');

@@ -116,6 +116,19 @@ export async function startApprovedRestore(
   queue: string,
   input: Pick<RestoreWorkflowInput, 'backup' | 'target'> & Partial<RestoreWorkflowInput>,
 ) {
+  const { handle, status } = await startRestoreAwaitingApproval(client, queue, input);
+  await handle.executeUpdate(restoreApprovalUpdate, {
+    args: [{ decision: 'approve', by: 'bob', planHash: status.planHash! }],
+  });
+  return handle;
+}
+
+/** Starts a restore as startApprovedRestore does; resolves once it waits for approval, with its status. */
+export async function startRestoreAwaitingApproval(
+  client: TemporalClient,
+  queue: string,
+  input: Pick<RestoreWorkflowInput, 'backup' | 'target'> & Partial<RestoreWorkflowInput>,
+) {
   const handle = await client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', {
     taskQueue: queue,
     workflowId: `${restoreWorkflowId(input.target!, new Date())}-${Math.random().toString(36).slice(2, 8)}`,
@@ -140,10 +153,7 @@ export async function startApprovedRestore(
     },
     90_000,
   );
-  await handle.executeUpdate(restoreApprovalUpdate, {
-    args: [{ decision: 'approve', by: 'bob', planHash: status.planHash! }],
-  });
-  return handle;
+  return { handle, status };
 }
 
 /** What PostgreSQL shows of `db`: whether it exists, accepts connections, and its dbops mark. */

@@ -6,7 +6,7 @@ import type { Client, Connection } from '@temporalio/client';
 import { createBackupStore, type BackupStore } from '../../../activities/storage';
 import type { Config } from '../../../src/config';
 import { connectClient } from '../../../src/client/connection';
-import { testRun } from '../../helpers/stack';
+import { stackVars, testRun } from '../../helpers/stack';
 import { killAllWorkerProcesses } from './worker-process';
 
 /** The settings a drill's workers and CLI share: its own task queue and local backup folder. */
@@ -16,6 +16,22 @@ export function drillEnv(queue: string, backupDir: string): Record<string, strin
     DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
     DBOPS_STORAGE: 'local',
     DBOPS_BACKUP_DIR: backupDir,
+  };
+}
+
+/**
+ * The settings of a drill's workers on S3 (the dev stack's versitygw under `s3`'s prefix): its own
+ * task queue and namespace, and the stack's credentials, which a worker reads from its environment.
+ */
+export function s3WorkerEnv(queue: string, s3: Record<string, string>): Record<string, string | undefined> {
+  const vars = stackVars();
+  return {
+    ...s3,
+    DBOPS_TASK_QUEUE: queue,
+    DBOPS_TEMPORAL_NAMESPACE: testRun().namespace,
+    AWS_ACCESS_KEY_ID: vars.AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: vars.AWS_SECRET_ACCESS_KEY,
+    AWS_REGION: vars.AWS_REGION ?? 'us-east-1',
   };
 }
 
