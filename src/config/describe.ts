@@ -45,6 +45,8 @@ export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.
     DBOPS_BACKUP_COMPRESSION: config.backup.compression,
     DBOPS_RETENTION_DAYS: config.backup.retentionDays,
     DBOPS_RETENTION_MIN_KEEP: config.backup.minKeep,
+    DBOPS_DUMP_NO_OWNER: config.backup.noOwner,
+    DBOPS_DUMP_NO_PRIVILEGES: config.backup.noPrivileges,
     DBOPS_SCRATCH_DIR: config.scratchDir,
     DBOPS_RESTORE_FOUR_EYES: config.restore.fourEyes,
     DBOPS_RESTORE_KEEP_DAYS: config.restore.keepDays,

@@ -6,18 +6,27 @@ import type { PgConnectionSettings } from '../../activities/postgres/connection'
 import type { StorageSettings } from '../../activities/storage/types';
 import type { BackupCompression, BackupFormat } from '../../common/backup';
 import { parseFailpoint, type FailpointAction, type FailpointName } from '../../common/failpoints';
+import { readAliases, warnOncePerProcess } from './aliases';
 import {
   SECRET_VARIABLES,
   STACK_VARIABLES,
   variables,
+  type AliasName,
   type LogFormatName,
   type LogLevelName,
   type Parsed,
   type VariableName,
 } from './variables';
 
-export { parseDurationMs, SECRET_VARIABLES, STACK_VARIABLES } from './variables';
-export type { LogFormatName, LogLevelName } from './variables';
+export {
+  parseDurationMs,
+  SECRET_VARIABLES,
+  STACK_VARIABLES,
+  UNREAD_SPEC_VARIABLES,
+  VARIABLE_ALIASES,
+} from './variables';
+export type { AliasName, LogFormatName, LogLevelName } from './variables';
+export { onceEach } from './aliases';
 export { describeConfig } from './describe';
 
 /**
@@ -45,8 +54,11 @@ export class ConfigError extends Error {
 
 export type PgSettings = PgConnectionSettings;
 
+/** Where a setting came from: the environment, the dev stack, the default, or a script name (alias). */
+export type ConfigSource = 'env' | 'stack' | 'default' | AliasName;
+
 export interface Config {
-  readonly source: Readonly<Record<string, 'env' | 'stack' | 'default'>>;
+  readonly source: Readonly<Record<string, ConfigSource>>;
   readonly pg: PgSettings;
   /**
    * DBOPS_VERIFY_PG*: the server that holds verification scratch databases, so test restores need
@@ -81,6 +93,9 @@ export interface Config {
     readonly retentionDays: number;
     readonly minKeep: number;
     readonly maxConcurrentDumps: number;
+    /** DBOPS_DUMP_NO_OWNER / DBOPS_DUMP_NO_PRIVILEGES: leave ownership / grants out of the dump. */
+    readonly noOwner: boolean;
+    readonly noPrivileges: boolean;
     readonly scheduleTime: string;
     readonly timezone: string;
   };
@@ -155,23 +170,55 @@ function fromDatabaseUrl(raw: string): Partial<Record<VariableName, string>> {
   return out;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const stackHome = env.DBOPS_STACK_HOME || path.join(REPO_ROOT, '.stack');
-  const stack = readStackDefaults(stackHome);
+/**
+ * Each variable's text and source: the environment (and DATABASE_URL's parts) first, then the
+ * spec's script names (VARIABLE_ALIASES), then the dev stack's defaults.
+ */
+function rawValues(
+  env: NodeJS.ProcessEnv,
+  stack: Record<string, string>,
+  warn: (line: string) => void,
+): {
+  raw: Record<string, string | undefined>;
+  source: Record<string, ConfigSource>;
+  aliasFor: Partial<Record<VariableName, AliasName>>;
+} {
   const fromUrl = env.DATABASE_URL ? fromDatabaseUrl(env.DATABASE_URL) : {};
-  const raw: Record<string, string | undefined> = {};
-  const source: Record<string, 'env' | 'stack' | 'default'> = {};
+  const given: Partial<Record<VariableName, string>> = {};
   for (const name of Object.keys(variables) as VariableName[]) {
-    const envValue = env[name] === '' ? undefined : env[name];
-    const value = envValue ?? fromUrl[name] ?? stack[name];
+    const value = (env[name] === '' ? undefined : env[name]) ?? fromUrl[name];
+    if (value !== undefined) given[name] = value;
+  }
+  const aliases = readAliases(env, given, (name) =>
+    env[name] !== undefined && env[name] !== '' ? name : 'DATABASE_URL',
+  );
+  if (aliases.conflicts.length) throw new ConfigError(aliases.conflicts);
+  for (const line of aliases.warnings) warn(line);
+  const raw: Record<string, string | undefined> = {};
+  const source: Record<string, ConfigSource> = {};
+  for (const name of Object.keys(variables) as VariableName[]) {
+    const value = given[name] ?? aliases.values[name] ?? stack[name];
     raw[name] = value;
     source[name] =
-      envValue !== undefined || fromUrl[name] !== undefined
-        ? 'env'
-        : value !== undefined
-          ? 'stack'
-          : 'default';
+      given[name] !== undefined ? 'env' : (aliases.from[name] ?? (value !== undefined ? 'stack' : 'default'));
   }
+  // The default DBOPS_DATABASES is PGDATABASE: read from POSTGRES_DB, it says so too.
+  if (raw.DBOPS_DATABASES === undefined && aliases.from.PGDATABASE) {
+    source.DBOPS_DATABASES = aliases.from.PGDATABASE;
+  }
+  return { raw, source, aliasFor: aliases.from };
+}
+
+/**
+ * `warn` gets each line about the spec's script names in use (VARIABLE_ALIASES); by default they go
+ * to stderr once a process, however often the config is loaded.
+ */
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  warn: (line: string) => void = warnOncePerProcess,
+): Config {
+  const stackHome = env.DBOPS_STACK_HOME || path.join(REPO_ROOT, '.stack');
+  const { raw, source, aliasFor } = rawValues(env, readStackDefaults(stackHome), warn);
 
   const problems: string[] = [];
   const parsed = {} as Record<string, unknown>;
@@ -180,7 +227,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (r.success) parsed[name] = r.data;
     else {
       const shown = SECRET_VARIABLES.has(name) ? '<redacted>' : JSON.stringify(raw[name]);
-      problems.push(`${name}=${shown}: ${r.error.issues.map((i) => i.message).join('; ')}`);
+      const alias = aliasFor[name];
+      const named = alias ? `${alias} (read for ${name})` : name;
+      problems.push(`${named}=${shown}: ${r.error.issues.map((i) => i.message).join('; ')}`);
     }
   }
   if (problems.length) throw new ConfigError(problems);
@@ -227,6 +276,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       retentionDays: v.DBOPS_RETENTION_DAYS,
       minKeep: v.DBOPS_RETENTION_MIN_KEEP,
       maxConcurrentDumps: v.DBOPS_MAX_CONCURRENT_DUMPS,
+      noOwner: v.DBOPS_DUMP_NO_OWNER,
+      noPrivileges: v.DBOPS_DUMP_NO_PRIVILEGES,
       scheduleTime: v.DBOPS_BACKUP_TIME,
       timezone: v.DBOPS_SCHEDULE_TIMEZONE,
     },

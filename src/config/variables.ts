@@ -133,6 +133,9 @@ export const variables = {
   DBOPS_RETENTION_DAYS: positiveInt.default(30),
   DBOPS_RETENTION_MIN_KEEP: positiveInt.default(7),
   DBOPS_MAX_CONCURRENT_DUMPS: positiveInt.default(1),
+  /** pg_dump --no-owner / --no-privileges (the spec's backup.sh used both); recorded in the manifest. */
+  DBOPS_DUMP_NO_OWNER: bool.default(false),
+  DBOPS_DUMP_NO_PRIVILEGES: bool.default(false),
   DBOPS_BACKUP_TIME: z
     .string()
     .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24 h)')
@@ -195,8 +198,39 @@ export type Variables = typeof variables;
 export type VariableName = keyof Variables;
 export type Parsed = { [K in VariableName]: z.output<Variables[K]> };
 
-/** Values never printed, logged or passed to a workflow. */
-export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+/**
+ * The spec's backup.sh/restore.sh names (docs: README "Coming from the scripts"), so a team moving
+ * from the scripts keeps its environment: each is read when its dbops variable is unset, warned
+ * about once a process, and refused when both are set to different values (src/config/aliases.ts).
+ * The scripts' own defaults (localhost:5432, recommend) are not carried over: dbops's are.
+ */
+export const VARIABLE_ALIASES = {
+  POSTGRES_HOST: { variable: 'PGHOST', script: 'backup.sh/restore.sh' },
+  POSTGRES_PORT: { variable: 'PGPORT', script: 'backup.sh/restore.sh' },
+  POSTGRES_USER: { variable: 'PGUSER', script: 'backup.sh/restore.sh' },
+  POSTGRES_PASSWORD: { variable: 'PGPASSWORD', script: 'backup.sh/restore.sh' },
+  /** Also the default DBOPS_DATABASES, as it was the one database the scripts backed up. */
+  POSTGRES_DB: { variable: 'PGDATABASE', script: 'backup.sh/restore.sh' },
+  /** A local store; with S3_BUCKET set dbops writes to S3 only (the scripts kept a local copy too). */
+  BACKUP_DIR: { variable: 'DBOPS_BACKUP_DIR', script: 'backup.sh/restore.sh' },
+  /** backup.sh uploaded to s3://$S3_BUCKET/backups/: the default DBOPS_S3_PREFIX is `backups`. */
+  S3_BUCKET: { variable: 'DBOPS_S3_BUCKET', script: 'backup.sh' },
+  SLACK_WEBHOOK: { variable: 'DBOPS_SLACK_WEBHOOK_URL', script: 'backup.sh' },
+  RETENTION_DAYS: { variable: 'DBOPS_RETENTION_DAYS', script: 'backup.sh' },
+} as const satisfies Record<string, { variable: VariableName; script: string }>;
+export type AliasName = keyof typeof VARIABLE_ALIASES;
+
+/**
+ * The spec's variables dbops does not read, with what to do instead: a warning beats silently
+ * ignoring `DRY_RUN=true` in front of a restore.
+ */
+export const UNREAD_SPEC_VARIABLES = {
+  DRY_RUN: "is restore.sh's switch and dbops ignores it: use `dbops restore start --dry-run`",
+  MILVUS_HOST: "is the spec's Python client setting and dbops ignores it: set DBOPS_MILVUS_ADDRESS=host:port",
+  MILVUS_PORT: "is the spec's Python client setting and dbops ignores it: set DBOPS_MILVUS_ADDRESS=host:port",
+} as const;
+
+const SECRET_NAMES = [
   'PGPASSWORD',
   'DBOPS_VERIFY_PGPASSWORD',
   'DATABASE_URL',
@@ -205,6 +239,14 @@ export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   'DBOPS_SLACK_WEBHOOK_URL',
   'AWS_SECRET_ACCESS_KEY',
   'AWS_SESSION_TOKEN',
+];
+
+/** Values never printed, logged or passed to a workflow: the secrets and their aliases. */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+  ...SECRET_NAMES,
+  ...Object.entries(VARIABLE_ALIASES)
+    .filter(([, a]) => SECRET_NAMES.includes(a.variable))
+    .map(([alias]) => alias),
 ]);
 
 /**

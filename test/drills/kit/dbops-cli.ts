@@ -52,3 +52,17 @@ export async function dbops(env: Record<string, string | undefined>, ...args: st
     }),
   );
 }
+
+/**
+ * `env` with the dev stack's server settings (stackServerEnv: PG*, DBOPS_PG_BIN_DIR, the Temporal
+ * and Milvus addresses, DBOPS_STACK_HOME) taken out, for dbops, dbopsCommand and startWorkerProcess:
+ * a child's environment leaves out a variable whose value is undefined, so the process sees only
+ * what `env` names (plus PATH, HOME, TMPDIR and DBOPS_SIGNING_KEY=none). For a test of what dbops
+ * makes of an environment the dev stack did not write, e.g. the spec scripts' variable names.
+ */
+export function withoutStackServers(
+  env: Record<string, string | undefined>,
+): Record<string, string | undefined> {
+  const unset = Object.fromEntries(Object.keys(stackServerEnv()).map((name) => [name, undefined]));
+  return { ...unset, ...env };
+}
