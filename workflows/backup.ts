@@ -18,13 +18,16 @@ import {
   type BackupProgress,
   type BackupWorkflowInput,
   type BackupWorkflowResult,
+  type DumpOptions,
   BACKUP_COMPRESSIONS,
   BACKUP_FORMATS,
+  FULL_DUMP,
   makeBackupId,
+  parseDumpOptions,
 } from '../common/backup';
 import { FailureType, failure, rootMessage } from '../common/failures';
 import { workflowRunUrl } from '../common/links';
-import { isValidDatabaseName } from '../common/names';
+import { InputError, isValidDatabaseName } from '../common/names';
 import { dumpTaskQueue, verifyWorkflowId } from '../common/ids';
 import type { verifyBackupWorkflow } from './verify';
 import { activitiesWith } from './activity-profiles';
@@ -36,6 +39,12 @@ export interface BackupWorkflowSettings {
   readonly uiUrl?: string;
   readonly defaultFormat: BackupManifest['format'];
   readonly defaultCompression: BackupManifest['compression'];
+  /**
+   * What pg_dump leaves out (DBOPS_DUMP_NO_OWNER / DBOPS_DUMP_NO_PRIVILEGES), carried like the
+   * format so a run's history shows how it dumped; absent (older clients, histories): owners and
+   * grants are dumped.
+   */
+  readonly dumpOptions?: DumpOptions;
   /**
    * How long the dump may go without a heartbeat before Temporal retries it on another worker: a
    * killed worker is noticed only this way. Default: the streaming profile's; drills pass seconds.
@@ -89,6 +98,7 @@ class BackupRun {
   readonly started = Date.now();
   readonly format: BackupManifest['format'];
   readonly compression: BackupManifest['compression'];
+  readonly dumpOptions: DumpOptions;
   readonly backupId: string;
   private progress: BackupProgress;
 
@@ -103,6 +113,12 @@ class BackupRun {
         FailureType.InvalidInput,
         `format ${this.format}/compression ${this.compression} is not valid: formats ${BACKUP_FORMATS.join('|')}, compressions ${BACKUP_COMPRESSIONS.join('|')}`,
       );
+    }
+    try {
+      this.dumpOptions = parseDumpOptions(input.dumpOptions);
+    } catch (err) {
+      if (err instanceof InputError) throw failure(FailureType.InvalidInput, err.message);
+      throw err;
     }
     this.backupId = makeBackupId(input.database, new Date(this.started));
     upsertSearchAttributes({ [DBOPS_BACKUP_ID.name]: [this.backupId] });
@@ -148,12 +164,12 @@ class BackupRun {
 /** Dump into the store, then re-read the stored archive and prove it (size, SHA-256, readable). */
 async function dumpAndCheck(run: BackupRun) {
   const { database } = run.input;
-  const { backupId, format, compression } = run;
+  const { backupId, format, compression, dumpOptions } = run;
   run.setPhase('dumping');
   await run.storage('check the backup store is writable').probeBackupStore();
   const dump = await run
     .dumps(`pg_dump ${database} (${format}, ${compression}) → ${backupId}`)
-    .dumpDatabase({ database, backupId, format, compression });
+    .dumpDatabase({ database, backupId, format, compression, dumpOptions });
   run.setPhase('verifying', dump.sizeBytes);
   const integrity = await run.dumps(`re-read and check ${dump.file} of ${backupId}`).verifyBackupArchive({
     database,
@@ -192,6 +208,8 @@ async function complete(run: BackupRun, dump: Awaited<ReturnType<typeof dumpAndC
     pgDumpVersion: dump.pgDumpVersion,
     schemaVersion: dump.schemaVersion,
     statistics: dump.statistics,
+    // What pg_dump ran with, as the activity reports it (histories from before the option: none).
+    dumpOptions: dump.dumpOptions ?? FULL_DUMP,
     tables: dump.tables,
     integrity: { checkedAt: finishedAt, checks: dump.integrity.checks },
     workflowId: info.workflowId,

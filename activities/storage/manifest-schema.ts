@@ -50,6 +50,8 @@ export const backupManifestSchema = z.strictObject({
   pgDumpVersion: z.string().max(100),
   schemaVersion: z.string().max(100).nullable(),
   statistics: z.boolean().optional(),
+  // Absent in manifests from before the option: owners and grants were dumped.
+  dumpOptions: z.strictObject({ noOwner: z.boolean(), noPrivileges: z.boolean() }).optional(),
   tables: z.array(tableRowCount),
   integrity: z.strictObject({ checkedAt: timestamp, checks: z.string().max(10_000) }),
   workflowId: z.string().max(1000).optional(),

@@ -30,6 +30,7 @@ export function backupWorkflowArgs(
     uiUrl: config.temporal.uiUrl,
     defaultFormat: config.backup.format,
     defaultCompression: config.backup.compression,
+    dumpOptions: { noOwner: config.backup.noOwner, noPrivileges: config.backup.noPrivileges },
   };
 }
 

@@ -1,4 +1,4 @@
-import { parseBackupId } from '../../../common/backup';
+import { parseBackupId, parseDumpOptions } from '../../../common/backup';
 import { FailureType, failure } from '../../../common/failures';
 import { InputError } from '../../../common/names';
 import { checkStoredArchive, type ArchiveCheckInput } from '../archive-check';
@@ -18,6 +18,7 @@ export function createDumpActivities(deps: DumpDeps) {
       let parsed;
       try {
         parsed = parseBackupId(input.backupId);
+        parseDumpOptions(input.dumpOptions);
       } catch (err) {
         if (err instanceof InputError) throw failure(FailureType.InvalidInput, err.message);
         throw err;

@@ -1,5 +1,5 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
-import type { BackupFormat } from '../../../common/backup';
+import { type BackupFormat, type DumpOptions, dumpOptionArgs } from '../../../common/backup';
 import { FailureType, failure } from '../../../common/failures';
 import type { PgBinaries } from '../binaries';
 import { StderrTail } from '../dump-pipeline';
@@ -10,8 +10,9 @@ function pgDumpArgs(
   target: string | undefined,
   jobs: number,
   statistics: boolean,
+  options: DumpOptions,
 ): string[] {
-  const args = [`--format=${format}`, `--snapshot=${snapshot}`, '--no-password'];
+  const args = [`--format=${format}`, `--snapshot=${snapshot}`, '--no-password', ...dumpOptionArgs(options)];
   // Statistics restore in milliseconds; without them the restored database needs a full ANALYZE.
   if (statistics) args.push('--statistics');
   if (format !== 'plain') args.push('--compress=0'); // compression runs outside pg_dump (zstd/gzip)
@@ -32,6 +33,7 @@ export async function pgDumpRunner(o: {
   readonly snapshot: string;
   readonly jobs: number;
   readonly statistics: boolean;
+  readonly options: DumpOptions;
   readonly kills: (() => void)[];
 }) {
   const ctx = Context.current();
@@ -42,7 +44,7 @@ export async function pgDumpRunner(o: {
     start(target: string | undefined, stdout: 'ignore' | 'pipe') {
       const child = execa(
         o.bins.path('pg_dump'),
-        pgDumpArgs(o.format, o.snapshot, target, o.jobs, o.statistics),
+        pgDumpArgs(o.format, o.snapshot, target, o.jobs, o.statistics, o.options),
         {
           env: o.env,
           extendEnv: false,

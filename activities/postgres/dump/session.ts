@@ -5,9 +5,11 @@ import type { Client as PgClient } from 'pg';
 import {
   type BackupCompression,
   type BackupFormat,
+  type DumpOptions,
   type TableRowCount,
   backupFileKey,
   dumpFileName,
+  parseDumpOptions,
 } from '../../../common/backup';
 import { createBackupStore, type StorageSettings } from '../../storage';
 import { resolvePgBinaries, STATISTICS_SINCE_MAJOR } from '../binaries';
@@ -32,6 +34,8 @@ export interface DumpInput {
   readonly backupId: string;
   readonly format: BackupFormat;
   readonly compression: BackupCompression;
+  /** What pg_dump leaves out; absent (a workflow from before the option): owners and grants dumped. */
+  readonly dumpOptions?: DumpOptions;
 }
 
 export interface DumpResult {
@@ -45,6 +49,8 @@ export interface DumpResult {
   readonly schemaVersion: string | null;
   /** pg_dump wrote the planner statistics too (PostgreSQL 18+). */
   readonly statistics: boolean;
+  /** The options pg_dump ran with: what the manifest records. */
+  readonly dumpOptions: DumpOptions;
   readonly tables: TableRowCount[];
   readonly startedAt: string;
   readonly finishedAt: string;
@@ -94,6 +100,7 @@ export async function dumpToStore(deps: DumpDeps, input: DumpInput): Promise<Dum
         const counting = countRows(client);
         counting.catch(() => undefined);
         const withStatistics = bins.major >= STATISTICS_SINCE_MAJOR;
+        const dumpOptions = parseDumpOptions(input.dumpOptions);
         const pgDump = await pgDumpRunner({
           bins,
           env: pgChildEnv(deps.pg, input.database),
@@ -102,6 +109,7 @@ export async function dumpToStore(deps: DumpDeps, input: DumpInput): Promise<Dum
           snapshot,
           jobs: deps.directoryJobs ?? 2,
           statistics: withStatistics,
+          options: dumpOptions,
           kills,
         });
         const dumping = { compression: input.compression, store, key, tmp, kills, progress, pgDump };
@@ -118,6 +126,7 @@ export async function dumpToStore(deps: DumpDeps, input: DumpInput): Promise<Dum
           pgDumpVersion: bins.version,
           schemaVersion: schema,
           statistics: withStatistics,
+          dumpOptions,
           tables,
           startedAt: startedAt.toISOString(),
           finishedAt: new Date().toISOString(),

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { BackupManifest } from '../../../common/backup';
+import { type BackupManifest, dumpOptionArgs, dumpOptionsOf } from '../../../common/backup';
 import { loadManifest, withBackupStore } from '../../storage';
 import { STATISTICS_SINCE_MAJOR, type PgBinaries } from '../binaries';
 import { pgChildEnv, serverOf } from '../connection';
@@ -162,6 +162,11 @@ async function pgRestoreFromFile(
       '--no-password',
       '--exit-on-error',
       `--jobs=${Math.max(1, jobs)}`,
+      // A backup dumped without owners or grants restores without them: its archive still names
+      // the owners (pg_dump ignores --no-owner for archives), and their roles may not exist here.
+      // A plain dump has no such statements to skip. A backup with owners restores them, and
+      // fails (--exit-on-error) where a role is missing.
+      ...dumpOptionArgs(dumpOptionsOf(manifest)),
       ...(r.bins.major >= STATISTICS_SINCE_MAJOR
         ? [statisticsRestored ? '--statistics' : '--no-statistics']
         : []),
