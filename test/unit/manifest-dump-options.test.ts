@@ -13,30 +13,11 @@ import { InputError } from '../../common/names';
 import { backupWorkflowArgs } from '../../src/client/backup';
 import { loadConfig } from '../../src/config';
 import { backupSchedules } from '../../src/schedules/backup';
+import { SAMPLE_ID, SAMPLE_MANIFEST } from '../helpers/manifests';
 
-const ID = 'recsys_20261204_113951';
-
+const ID = SAMPLE_ID;
 /** A manifest as the backup workflow wrote it before dump options existed. */
-const OLD: BackupManifest = {
-  manifestVersion: 1,
-  id: ID,
-  database: 'recsys',
-  format: 'custom',
-  compression: 'zstd',
-  file: 'dump.pgcustom.zst',
-  sizeBytes: 5822461,
-  sha256: '4c5157430751cf599b04605f4be521d694ed4f0230cac6264de3de684011b161',
-  rawBytes: 19797036,
-  startedAt: '2026-12-04T11:39:51.516Z',
-  finishedAt: '2026-12-04T11:39:52.377Z',
-  durationMs: 861,
-  serverVersion: '18.6',
-  pgDumpVersion: '18.6',
-  schemaVersion: '006',
-  statistics: true,
-  tables: [{ schema: 'public', table: 'users', kind: 'table', rows: 6 }],
-  integrity: { checkedAt: '2026-12-04T11:39:52.377Z', checks: 'size 5822461 B + sha256' },
-};
+const OLD: BackupManifest = SAMPLE_MANIFEST;
 const WITHOUT_OWNERS: BackupManifest = { ...OLD, dumpOptions: { noOwner: true, noPrivileges: true } };
 
 const problem = (value: unknown) => {

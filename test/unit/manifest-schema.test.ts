@@ -9,38 +9,12 @@ import {
   type BackupStore,
 } from '../../activities/storage';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../../activities/storage/manifest-schema';
-import { type BackupManifest, manifestKey } from '../../common/backup';
+import { manifestKey } from '../../common/backup';
 import { failureTypeOf, rootMessage } from '../../common/failures';
+import { SAMPLE_ID, SAMPLE_MANIFEST } from '../helpers/manifests';
 
-const ID = 'recsys_20261204_113951';
-
-/** A manifest as the backup workflow writes it. */
-const MANIFEST: BackupManifest = {
-  manifestVersion: 1,
-  id: ID,
-  database: 'recsys',
-  format: 'custom',
-  compression: 'zstd',
-  file: 'dump.pgcustom.zst',
-  sizeBytes: 5822461,
-  sha256: '4c5157430751cf599b04605f4be521d694ed4f0230cac6264de3de684011b161',
-  rawBytes: 19797036,
-  startedAt: '2026-12-04T11:39:51.516Z',
-  finishedAt: '2026-12-04T11:39:52.377Z',
-  durationMs: 861,
-  serverVersion: '18.6',
-  pgDumpVersion: '18.6',
-  schemaVersion: '006',
-  statistics: true,
-  tables: [
-    { schema: 'public', table: 'flyway_schema_history', kind: 'table', rows: 6 },
-    { schema: 'public', table: 'user_behaviors', kind: 'partitioned', rows: 12 },
-    { schema: 'public', table: 'user_behaviors_2026_12', kind: 'partition', rows: 12 },
-  ],
-  integrity: { checkedAt: '2026-12-04T11:39:52.377Z', checks: 'size 5822461 B + sha256' },
-  workflowId: 'backup-recsys-20261204',
-  runId: 'a-run',
-};
+const ID = SAMPLE_ID;
+const MANIFEST = SAMPLE_MANIFEST;
 
 const problem = (value: unknown, id = ID) => {
   const r = parseManifest(value, id);
