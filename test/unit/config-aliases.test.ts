@@ -148,12 +148,17 @@ describe('the spec scripts’ variable names', () => {
   });
 
   it('both set to different values: a config error naming both (with the values)', () => {
-    const err = configError({ PGHOST: 'db-a', POSTGRES_HOST: 'db-b', PGPORT: '5432', POSTGRES_PORT: '5433' });
+    const err = configError({
+      PGHOST: 'db-a',
+      POSTGRES_HOST: 'db-b',
+      PGPORT: '55432',
+      POSTGRES_PORT: '55433',
+    });
     expect(err.problems).toEqual([
       expect.stringMatching(
         /^PGHOST and POSTGRES_HOST .*different values \("db-a" and "db-b"\): unset POSTGRES_HOST/,
       ),
-      expect.stringMatching(/^PGPORT and POSTGRES_PORT .*\("5432" and "5433"\)/),
+      expect.stringMatching(/^PGPORT and POSTGRES_PORT .*\("55432" and "55433"\)/),
     ]);
   });
 
@@ -173,7 +178,7 @@ describe('the spec scripts’ variable names', () => {
 
   it('a value given by DATABASE_URL conflicts too, without printing the URL', () => {
     const err = configError({
-      DATABASE_URL: 'postgres://u:hunter2@db-a:5432/app',
+      DATABASE_URL: 'postgres://u:hunter2@db-a:55432/app',
       POSTGRES_HOST: 'db-b',
     });
     expect(err.problems).toEqual([expect.stringMatching(/^DATABASE_URL and POSTGRES_HOST /)]);

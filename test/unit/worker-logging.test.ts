@@ -196,7 +196,7 @@ describe('worker log: secrets', () => {
 
   it("knownSecrets lists the config's secrets and the secret variables of the environment", () => {
     const env = {
-      DATABASE_URL: 'postgres://app:db-pass-1@db:5432/recsys',
+      DATABASE_URL: 'postgres://app:db-pass-1@db:55432/recsys',
       DBOPS_TEMPORAL_API_KEY: 'temporal-key-1',
       DBOPS_MILVUS_TOKEN: 'milvus-token-1',
       DBOPS_SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/slack-1',
