@@ -1,4 +1,5 @@
-import type { BackupManifest } from '../../common/backup';
+import type { BackupStore } from '../../activities/storage';
+import { type BackupManifest, makeBackupId, manifestKey } from '../../common/backup';
 
 /** The backup id of SAMPLE_MANIFEST. */
 export const SAMPLE_ID = 'recsys_20261204_113951';
@@ -30,3 +31,24 @@ export const SAMPLE_MANIFEST: BackupManifest = {
   workflowId: 'backup-recsys-20261204',
   runId: 'a-run',
 };
+
+/**
+ * Writes a minimal manifest of database `shop` taken on November `day`, 2026 at 03:00 UTC (plus
+ * `extra` fields) into `store`; returns the backup id.
+ */
+export async function putShopManifest(
+  store: BackupStore,
+  day: number,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  const taken = new Date(Date.UTC(2026, 10, day, 3));
+  const id = makeBackupId('shop', taken);
+  await store.putJson(manifestKey('shop', id), {
+    manifestVersion: 1,
+    id,
+    database: 'shop',
+    startedAt: taken.toISOString(),
+    ...extra,
+  });
+  return id;
+}

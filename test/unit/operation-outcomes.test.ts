@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -11,12 +8,9 @@ import {
   TimeoutType,
 } from '@temporalio/common';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createBackupStore } from '../../activities/storage';
-import { makeBackupId, manifestKey } from '../../common/backup';
+import { makeBackupId } from '../../common/backup';
 import { FailureType, failure } from '../../common/failures';
 import type { RestoreResult, VerifyWorkflowResult } from '../../common/restore';
-import { loadConfig } from '../../src/config';
-import { storeBackupAgeSource } from '../../src/worker/backup-age';
 import { registry, resetBackupMetrics } from '../../src/worker/metrics';
 import { recordOutcome, resetOutcomeMetrics } from '../../src/worker/outcomes';
 import { describeOutcome, type RunEnd } from '../../workflows/outcomes';
@@ -212,45 +206,5 @@ describe('outcomes become series', () => {
     // The age counts from when the verified backup was taken (the time in its id), to now.
     const age = gauge('dbops_backup_newest_verified_age_seconds', 'recsys')!;
     expect(age).toBeCloseTo((Date.now() - START) / 1000, -1);
-  });
-});
-
-describe('after a restart, the backup store tells the newest backup', () => {
-  let dir: string | undefined;
-  afterEach(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
-  it('reads when the newest complete backup finished, its size and duration from its manifest', async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'dbops-outcomes-'));
-    const config = loadConfig({ DBOPS_STACK_HOME: dir, DBOPS_BACKUP_DIR: dir, DBOPS_DATABASES: 'shop' });
-    const store = createBackupStore(config.storage);
-    const put = async (day: number, extra: Record<string, unknown>) => {
-      const taken = new Date(Date.UTC(2026, 10, day, 3));
-      const id = makeBackupId('shop', taken);
-      await store.putJson(manifestKey('shop', id), {
-        manifestVersion: 1,
-        id,
-        database: 'shop',
-        startedAt: taken.toISOString(),
-        ...extra,
-      });
-    };
-    const finishedAt = '2026-11-20T03:02:00.000Z';
-    await put(20, { finishedAt, sizeBytes: 5000, durationMs: 120_000 });
-    await put(21, {}); // another tool's manifest: says nothing about size or duration
-    await store.close();
-
-    const known = await storeBackupAgeSource(config)();
-    expect(known).toEqual([
-      {
-        kind: 'finished',
-        database: 'shop',
-        takenAt: new Date(Date.UTC(2026, 10, 20, 3)),
-        finishedAt: new Date(finishedAt),
-        sizeBytes: 5000,
-        durationSeconds: 120,
-      },
-    ]);
   });
 });
