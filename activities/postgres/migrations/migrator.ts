@@ -56,7 +56,7 @@ export interface MigrateSummary {
   readonly totalMs: number;
 }
 
-interface Context {
+export interface Context {
   readonly table: HistoryTable;
   readonly schemas: readonly string[];
   readonly resolved: ResolvedMigration[];
@@ -71,7 +71,7 @@ function context(dir: string): Context {
   };
 }
 
-async function withSession<T>(
+export async function withSession<T>(
   opts: MigratorOptions,
   fn: (client: Client, ctx: Context) => Promise<T>,
 ): Promise<T> {
@@ -85,7 +85,7 @@ async function withSession<T>(
 }
 
 /** Runs `fn` holding the migration lock, which lives on its own idle session. */
-async function withLock<T>(opts: MigratorOptions, ctx: Context, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(opts: MigratorOptions, ctx: Context, fn: () => Promise<T>): Promise<T> {
   const lockClient = await openSession(opts.pg, opts.database, 'dbops-migrate-lock');
   const key = flywayLockKey(ctx.table.schema, ctx.table.table);
   try {

@@ -8,6 +8,10 @@ import {
   validate,
   type MigrateSummary,
 } from '../../../activities/postgres/migrations/migrator';
+import {
+  migrateAdoptingSpecSchema,
+  type TakeoverResult,
+} from '../../../activities/postgres/migrations/spec-takeover';
 import { failure, FailureType } from '../../../common/failures';
 import { getConfig } from '../../config';
 import { humanDuration, plural, printJson, printTable } from '../output';
@@ -57,6 +61,20 @@ function printMigrateSummary(s: MigrateSummary): void {
   );
 }
 
+function printTakeover(t: TakeoverResult): void {
+  if (t.status === 'already-taken-over') {
+    process.stdout.write(
+      `database ${t.database}: the spec's schema was already taken over on ${t.takenOverOn}: nothing to take over\n`,
+    );
+    return;
+  }
+  const lines = [...t.statements, ...t.historyChanges.map((c) => `flyway_schema_history ${c}`)];
+  process.stdout.write(
+    `${t.dryRun ? 'would take over' : 'took over'} the spec's schema of database ${t.database}` +
+      `${t.dryRun ? ' (dry run: nothing was changed)' : ` in ${humanDuration(t.executionTimeMs)}`}:\n  ${lines.join('\n  ')}\n`,
+  );
+}
+
 const withDb = (cmd: Command) =>
   cmd
     .option('--database <name>', 'database to act on (default PGDATABASE)')
@@ -66,7 +84,17 @@ export function registerMigrateCommand(program: Command): void {
   withDb(program.command('migrate'))
     .description('apply pending migrations from DBOPS_MIGRATIONS_DIR (Flyway-compatible history)')
     .option('--dry-run', 'print what would run; change nothing')
-    .action(async (opts: CommonOpts & { dryRun?: boolean }) => {
+    .option(
+      '--adopt-spec-schema',
+      "first take over a database the spec's V001/V002 built (refuses any other), then migrate",
+    )
+    .action(async (opts: CommonOpts & { dryRun?: boolean; adoptSpecSchema?: boolean }) => {
+      if (opts.adoptSpecSchema) {
+        const r = await migrateAdoptingSpecSchema(options(opts, !opts.json), Boolean(opts.dryRun));
+        if (opts.json) return printJson(r);
+        printTakeover(r.takeover);
+        return printMigrateSummary(r.migrate);
+      }
       const s = await migrate(options(opts, !opts.json), Boolean(opts.dryRun));
       if (opts.json) printJson(s);
       else printMigrateSummary(s);
