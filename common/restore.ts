@@ -181,6 +181,7 @@ export interface RestorePlan {
   readonly rawBytes: number;
   readonly sha256: string;
   readonly schemaVersion: string | null;
+  /** -1 (both): unknown, an adopted spec backup not yet counted (BackupManifest.adopted). */
   readonly tables: number;
   readonly rows: number;
   readonly extensions: readonly string[];
@@ -214,7 +215,9 @@ export function restoreSteps(plan: Omit<RestorePlan, 'steps' | 'estimatedSeconds
     plan.format === 'plain'
       ? `stream ${plan.backupId} (${plan.compression}) into psql`
       : `download ${plan.backupId} to a temporary file and run pg_restore -j ${plan.jobs}`,
-    `verify ${plan.shadowDatabase}: ${plan.tables} tables, ${plan.rows} rows, schema version ${plan.schemaVersion ?? 'none'}, extensions [${plan.extensions.join(', ')}]`,
+    plan.tables < 0
+      ? `count ${plan.shadowDatabase}'s rows into the adopted backup's manifest (it has none yet), extensions [${plan.extensions.join(', ')}], no invalid indexes`
+      : `verify ${plan.shadowDatabase}: ${plan.tables} tables, ${plan.rows} rows, schema version ${plan.schemaVersion ?? 'none'}, extensions [${plan.extensions.join(', ')}]`,
   ];
   if (plan.targetExists) {
     steps.push(

@@ -3,14 +3,19 @@ import { createReadStream } from 'node:fs';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
-import { type BackupCompression, type BackupFormat, backupFileKey } from '../../common/backup';
+import {
+  type AdoptedFrom,
+  type BackupCompression,
+  type BackupFormat,
+  backupFileKey,
+} from '../../common/backup';
 import { FailureType, failure } from '../../common/failures';
 import { createBackupStore } from '../storage';
 import type { BackupStore, StorageSettings } from '../storage/types';
 import { toolEnv } from './binaries';
 import { decompress, exitOf, FileDigest, HashTap, StderrTail } from './dump-pipeline';
 import { withProgress } from './progress';
-import { RestrictScanner } from './restore/restrict-scan';
+import { PlainDumpText } from './restore/plain-text';
 
 export interface ArchiveCheckInput {
   readonly database: string;
@@ -20,6 +25,8 @@ export interface ArchiveCheckInput {
   readonly compression: BackupCompression;
   readonly sizeBytes: number;
   readonly sha256: string;
+  /** An adopted spec backup: its plain text is filtered and locked as a restore reads it. */
+  readonly adopted?: AdoptedFrom;
 }
 
 const HEAD_CHARS = 1 << 20;
@@ -34,7 +41,7 @@ const CUSTOM_MAGIC = Buffer.from('PGDMP');
  * Feeds each target while it accepts (tar -t may stop early, a failed decoder closes its input)
  * and keeps reading to the end, so the stream is hashed whole whatever the readers do.
  */
-function teeTo(targets: Writable[], onChunk: (chunk: Buffer) => void): Writable {
+export function teeTo(targets: Writable[], onChunk: (chunk: Buffer) => void): Writable {
   const open = targets.map(() => true);
   targets.forEach((t, i) => {
     t.on('error', () => (open[i] = false));
@@ -151,8 +158,8 @@ class ReadWhole {
   headText = '';
   /** The last bytes of a plain dump. */
   tail = Buffer.alloc(0);
-  /** A plain dump's lines, as they decompress. */
-  readonly scanner: RestrictScanner | undefined;
+  /** A plain dump's text as psql would read it, as it decompresses. */
+  readonly scanner: PlainDumpText | undefined;
   private tar: { exited: Promise<{ code: number | null }>; listing: string; stderr: StderrTail } | undefined;
 
   constructor(
@@ -160,7 +167,7 @@ class ReadWhole {
     private readonly localFile: string | undefined,
   ) {
     this.hashed = localFile ? new FileDigest() : new HashTap();
-    this.scanner = input.format === 'plain' ? new RestrictScanner() : undefined;
+    this.scanner = input.format === 'plain' ? new PlainDumpText(input) : undefined;
   }
 
   async read(store: BackupStore, key: string, kills: (() => void)[]): Promise<void> {
@@ -219,18 +226,23 @@ class ReadWhole {
   }
 
   private count(chunk: Buffer): void {
+    if (this.scanner && this.rawBytes === 0) this.scanner.begin();
     this.rawBytes += chunk.length;
-    this.scanner?.write(chunk);
+    const text = this.scanner ? this.scanner.write(chunk) : chunk;
     if (this.headText.length < HEAD_CHARS)
-      this.headText += chunk.toString('utf8').slice(0, HEAD_CHARS - this.headText.length);
-    if (this.input.format === 'plain') this.tail = Buffer.concat([this.tail, chunk]).subarray(-256);
+      this.headText += text.toString('utf8').slice(0, HEAD_CHARS - this.headText.length);
+    if (this.scanner) this.tail = Buffer.concat([this.tail, text]).subarray(-256);
   }
 
   /** A plain dump's proof: pg_dump's last line, and psql's \restrict lock over the whole script. */
   plainEnd(broken: (what: string) => Error): OwnCheck {
-    if (!this.tail.toString('utf8').includes(PLAIN_END_MARK))
+    const plain = this.scanner!;
+    if (this.rawBytes === 0) plain.begin();
+    // With the filter's last held-back bytes (and an added lock's closing line, 79 bytes).
+    const tail = Buffer.concat([this.tail, plain.end()]).toString('utf8');
+    if (!tail.includes(PLAIN_END_MARK))
       throw broken(`does not end with "${PLAIN_END_MARK}": the dump is truncated or not a plain dump`);
-    const problem = this.scanner!.end();
+    const problem = plain.problem();
     if (problem !== undefined)
       throw broken(
         `is a plain dump that ${problem}; psql never runs it. Restore another backup ("dbops backups list") or take a new one with a current pg_dump`,

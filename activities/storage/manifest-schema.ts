@@ -54,6 +54,16 @@ export const backupManifestSchema = z.strictObject({
   dumpOptions: z.strictObject({ noOwner: z.boolean(), noPrivileges: z.boolean() }).optional(),
   tables: z.array(tableRowCount),
   integrity: z.strictObject({ checkedAt: timestamp, checks: z.string().max(10_000) }),
+  adopted: z
+    .strictObject({
+      source: z.string().min(1).max(2000),
+      adoptedAt: timestamp,
+      verboseLines: count,
+      restrictLock: z.enum(['own', 'added']),
+      countedAt: timestamp.optional(),
+      countedBy: z.string().max(1000).optional(),
+    })
+    .optional(),
   workflowId: z.string().max(1000).optional(),
   runId: z.string().max(1000).optional(),
   signature: manifestSignatureSchema.optional(),

@@ -48,6 +48,7 @@ export function createArchiveActivities(deps: RestoreDeps) {
         compression: manifest.compression,
         sizeBytes: manifest.sizeBytes,
         sha256: manifest.sha256,
+        ...(manifest.adopted && { adopted: manifest.adopted }),
       });
       // The scratch space was sized by the manifest's raw size: it must be what the archive holds.
       if (manifest.rawBytes > 0 && r.rawBytes !== manifest.rawBytes) {

@@ -1,4 +1,10 @@
-import { type BackupEntry, type BackupManifest, backupStatus, parseBackupId } from '../../../common/backup';
+import {
+  type BackupEntry,
+  type BackupManifest,
+  backupStatus,
+  parseBackupId,
+  uncounted,
+} from '../../../common/backup';
 import { FailureType, failure } from '../../../common/failures';
 import { InputError } from '../../../common/names';
 import { LATEST, LATEST_VERIFIED } from '../../../common/restore';
@@ -8,6 +14,7 @@ import type { Digested } from '../dump-pipeline';
 /** A backup chosen for restore or verification, with what the plan shows. */
 export interface ResolvedBackup {
   readonly manifest: Omit<BackupManifest, 'tables'>;
+  /** -1 with rows: an adopted backup not yet counted. */
   readonly tables: number;
   readonly rows: number;
   readonly verification: 'passed' | 'failed' | 'never';
@@ -15,11 +22,14 @@ export interface ResolvedBackup {
 
 function summarize(manifest: BackupManifest, entry?: BackupEntry): ResolvedBackup {
   const { tables, ...rest } = manifest;
+  const verification = entry?.verification?.status ?? 'never';
+  // Not 0 tables and 0 rows: an approver must see that nothing is known yet.
+  if (uncounted(manifest)) return { manifest: rest, tables: -1, rows: -1, verification };
   return {
     manifest: rest,
     tables: tables.filter((t) => t.kind !== 'partitioned').length,
     rows: tables.filter((t) => t.kind !== 'partitioned').reduce((s, t) => s + t.rows, 0),
-    verification: entry?.verification?.status ?? 'never',
+    verification,
   };
 }
 

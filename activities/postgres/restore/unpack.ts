@@ -18,13 +18,13 @@ import { FailureType, failure } from '../../../common/failures';
 import type { BackupStore } from '../../storage';
 import { toolEnv } from '../binaries';
 import { exitOf, StderrTail } from '../dump-pipeline';
-import { RestrictScanner } from './restrict-scan';
+import { PlainDumpText } from './plain-text';
 import { outsideCause } from './run';
 import { assertDigest } from './source';
 
 export type Unpackable = Pick<
   BackupManifest,
-  'id' | 'database' | 'file' | 'format' | 'compression' | 'sizeBytes' | 'sha256' | 'rawBytes'
+  'id' | 'database' | 'file' | 'format' | 'compression' | 'sizeBytes' | 'sha256' | 'rawBytes' | 'adopted'
 >;
 
 const READ_CHUNK = 1 << 20;
@@ -94,22 +94,29 @@ const settle = (
   );
 
 /**
- * Decompresses what is written to `input` into `out`; a plain dump's text passes `scanner` on its
- * way. zstd runs as a child, writing `out` itself unless the text must pass the scanner.
+ * Decompresses what is written to `input` into `out`; a plain dump's text passes `text` on its
+ * way (scanned, and for an adopted backup filtered and locked). zstd runs as a child, writing
+ * `out` itself unless the text must pass through Node.
  */
 function decoder(
   manifest: Unpackable,
   out: string,
-  scanner: RestrictScanner | undefined,
+  scanner: PlainDumpText | undefined,
   kills: (() => void)[],
 ): Decoder {
-  const scanTap = () =>
-    new Transform({
+  const scanTap = () => {
+    let begun = false;
+    return new Transform({
       transform(chunk: Buffer, _enc, done) {
-        scanner!.write(chunk);
-        done(null, chunk);
+        const head = begun ? [] : [scanner!.begin()];
+        begun = true;
+        done(null, Buffer.concat([...head, scanner!.write(chunk)]));
+      },
+      flush(done) {
+        done(null, Buffer.concat([begun ? Buffer.alloc(0) : scanner!.begin(), scanner!.end()]));
       },
     });
+  };
   const written = (source: Readable) =>
     pipeline([source, ...(scanner ? [scanTap()] : []), createWriteStream(out)]);
   // Writing the scratch file fails for reasons of the folder (full, not writable), never the archive's.
@@ -173,7 +180,7 @@ export async function unpackProven(
 ): Promise<void> {
   await mkdir(path.dirname(out), { recursive: true });
   const source = await openArchive(store, manifest);
-  const scanner = manifest.format === 'plain' ? new RestrictScanner() : undefined;
+  const scanner = manifest.format === 'plain' ? new PlainDumpText(manifest) : undefined;
   const decode = decoder(manifest, out, scanner, kills);
   const hash = createHash('sha256');
   // One chunk in flight to the decoder while the next is read and hashed; a reused buffer comes
@@ -203,13 +210,14 @@ export async function unpackProven(
       FailureType.IntegrityCheckFailed,
       `backup ${manifest.id}: the archive matches its digest but does not decompress (${manifest.compression}): ${decoded.error.message}; restore another backup ("dbops backups list")`,
     );
-  const problem = scanner?.end();
+  const problem = scanner?.problem();
   if (problem !== undefined)
     throw failure(
       FailureType.IntegrityCheckFailed,
       `backup ${manifest.id}: the plain dump ${problem}; psql was not started. It is not pg_dump's own output (or pg_dump is older than the \\restrict fix): restore another backup ("dbops backups list"), or take a new one with a current pg_dump`,
     );
-  const unpacked = (await stat(out)).size;
+  // A plain dump's text may have been filtered and locked on its way: its count is what was decompressed.
+  const unpacked = scanner ? scanner.rawBytes : (await stat(out)).size;
   if (manifest.rawBytes > 0 && unpacked !== manifest.rawBytes)
     throw failure(
       FailureType.IntegrityCheckFailed,

@@ -18,7 +18,7 @@ export function planText(s: RestoreStatus, workflowId: string, link: string): st
   return (
     [
       `Restore ${p.target} from ${p.backupId} (${humanBytes(p.sizeBytes)}, ${p.format}/${p.compression}, schema ${p.schemaVersion ?? 'none'}, verification: ${p.verified})`,
-      `  ${plural(p.tables, 'table')}, ${plural(p.rows, 'row')}, extensions [${p.extensions.join(', ')}]; estimated ${humanDuration(p.estimatedSeconds * 1000)}`,
+      `  ${p.tables < 0 ? 'row counts unknown (an adopted spec backup, counted by this restore)' : `${plural(p.tables, 'table')}, ${plural(p.rows, 'row')}`}, extensions [${p.extensions.join(', ')}]; estimated ${humanDuration(p.estimatedSeconds * 1000)}`,
       ...p.steps.map((step, i) => `  ${i + 1}. ${step}`),
       `Plan hash: ${s.planHash}`,
       policy
