@@ -28,12 +28,14 @@ import { LocalStore } from './local';
 import { loadManifest, manifestToWrite, readBoundedJson } from './manifest';
 import { loadManifestKey } from './manifest-key';
 import { MAX_MANIFEST_BYTES } from './manifest-schema';
+import { MirroredStore, mirrorOf } from './mirror';
 import { S3Store } from './s3';
 import type { BackupStore, StorageSettings } from './types';
 
 export type { BackupStore, StorageSettings, ObjectInfo, PutOptions } from './types';
 export { loadManifest } from './manifest';
 export { ManifestKey, signatureStatus } from './manifest-key';
+export { compareMirror, mirrorOf, repairMirror, MirroredStore, type LocalCopy } from './mirror';
 
 /**
  * The store's settings with the manifest policy of DBOPS_MANIFEST_KEY (`keyFile`): its key (read
@@ -44,7 +46,11 @@ export function withManifestKey(storage: StorageSettings, keyFile: string | unde
 }
 
 export function createBackupStore(settings: StorageSettings): BackupStore {
-  return settings.kind === 's3' ? new S3Store(settings) : new LocalStore(settings.dir, settings.manifestKey);
+  if (settings.kind === 'local') return new LocalStore(settings.dir, settings.manifestKey);
+  const s3 = new S3Store(settings);
+  return settings.mirror
+    ? new MirroredStore(s3, new LocalStore(settings.mirror.dir, settings.manifestKey))
+    : s3;
 }
 
 /** Opens the configured store for `fn` and always closes it (an S3 client holds sockets). */
@@ -160,7 +166,14 @@ export async function deleteBackupFolder(
     (a, b) => Number(b.key.endsWith(MANIFEST_FILE)) - Number(a.key.endsWith(MANIFEST_FILE)),
   );
   for (const o of ordered) await store.delete(o.key);
-  return objects.length;
+  // A local copy's objects the primary no longer lists (a delete that failed halfway) go too.
+  let strays = 0;
+  const mirror = mirrorOf(store);
+  for (const o of mirror ? await mirror.list(backupFolderKey(database, backupId)) : []) {
+    await mirror?.delete(o.key);
+    strays++;
+  }
+  return objects.length + strays;
 }
 
 export interface PruneResult {

@@ -38,9 +38,10 @@ export class LocalStore implements BackupStore {
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<{ size: number }> {
     const target = this.file(key);
-    await mkdir(path.dirname(target), { recursive: true });
     const temp = `${target}${TEMP_MARK}${randomBytes(6).toString('hex')}`;
     try {
+      // In the try: a folder that cannot be made (ENOTDIR, EACCES) is the store's error, translated.
+      await mkdir(path.dirname(target), { recursive: true });
       const out = createWriteStream(temp, { flags: 'wx' });
       await pipeline(body, out, { signal: options.signal });
       await syncFile(temp);
@@ -49,7 +50,8 @@ export class LocalStore implements BackupStore {
       return { size: (await stat(target)).size };
     } catch (err) {
       body.destroy();
-      await rm(temp, { force: true });
+      // Not there to remove when its folder could not be made (ENOTDIR): the put's error stands.
+      await rm(temp, { force: true }).catch(() => undefined);
       await this.removeEmptyFolders(temp);
       throw this.translate(err, key);
     }

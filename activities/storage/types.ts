@@ -22,6 +22,8 @@ export type StorageSettings =
       readonly sse: 'AES256' | 'aws:kms' | undefined;
       readonly kmsKeyId: string | undefined;
       readonly storageClass: string | undefined;
+      /** DBOPS_BACKUP_MIRROR=local: every object is also kept in this folder (mirror.ts). */
+      readonly mirror?: { readonly kind: 'local'; readonly dir: string };
     });
 
 export interface PutOptions {

@@ -38,6 +38,8 @@ export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.
           DBOPS_S3_BUCKET: config.storage.bucket,
           DBOPS_S3_ENDPOINT: config.storage.endpoint,
           DBOPS_S3_PREFIX: config.storage.prefix,
+          DBOPS_BACKUP_MIRROR: config.storage.mirror?.kind ?? 'none',
+          ...(config.storage.mirror && { DBOPS_BACKUP_DIR: config.storage.mirror.dir }),
           AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID,
           AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY,
         }),

@@ -321,7 +321,10 @@ const VERIFY_SERVER_VARIABLES = [
   'DBOPS_VERIFY_PGSSLMODE',
 ] as const;
 
-/** The backup store: S3 when a bucket is set (or DBOPS_STORAGE=s3), else a local folder. */
+/**
+ * The backup store: S3 when a bucket is set (or DBOPS_STORAGE=s3), else a local folder. The folder
+ * (DBOPS_BACKUP_DIR) is the local store, or with DBOPS_BACKUP_MIRROR=local the S3 store's copy.
+ */
 function storageSettings(v: Parsed, stackHome: string): Config['storage'] {
   const storageKind = v.DBOPS_STORAGE ?? (v.DBOPS_S3_BUCKET ? 's3' : 'local');
   if (storageKind === 's3' && !v.DBOPS_S3_BUCKET) {
@@ -329,6 +332,12 @@ function storageSettings(v: Parsed, stackHome: string): Config['storage'] {
       'DBOPS_STORAGE=s3 needs DBOPS_S3_BUCKET: set the bucket name, or use DBOPS_STORAGE=local',
     ]);
   }
+  if (v.DBOPS_BACKUP_MIRROR === 'local' && storageKind !== 's3') {
+    throw new ConfigError([
+      `DBOPS_BACKUP_MIRROR=local keeps a local copy of an S3 store, but the store is the local folder${v.DBOPS_STORAGE === 'local' ? ' (DBOPS_STORAGE=local)' : ' (DBOPS_S3_BUCKET is unset)'}: set DBOPS_S3_BUCKET to the bucket (the copy stays in DBOPS_BACKUP_DIR), or unset DBOPS_BACKUP_MIRROR`,
+    ]);
+  }
+  const dir = path.resolve(v.DBOPS_BACKUP_DIR ?? path.join(stackHome, 'backups'));
   if (v.DBOPS_S3_SSE === 'aws:kms' && !v.DBOPS_S3_KMS_KEY_ID) {
     throw new ConfigError(['DBOPS_S3_SSE=aws:kms needs DBOPS_S3_KMS_KEY_ID (the KMS key id or ARN)']);
   }
@@ -343,8 +352,9 @@ function storageSettings(v: Parsed, stackHome: string): Config['storage'] {
         sse: v.DBOPS_S3_SSE,
         kmsKeyId: v.DBOPS_S3_KMS_KEY_ID,
         storageClass: v.DBOPS_S3_STORAGE_CLASS,
+        ...(v.DBOPS_BACKUP_MIRROR === 'local' && { mirror: { kind: 'local', dir } }),
       }
-    : { kind: 'local', dir: path.resolve(v.DBOPS_BACKUP_DIR ?? path.join(stackHome, 'backups')) };
+    : { kind: 'local', dir };
 }
 
 /**

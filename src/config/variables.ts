@@ -100,6 +100,15 @@ export const variables = {
 
   DBOPS_STORAGE: z.enum(['local', 's3']).optional(),
   DBOPS_BACKUP_DIR: z.string().min(1).optional(),
+  /**
+   * `local`: an S3 store keeps a copy of every backup in DBOPS_BACKUP_DIR too, as the spec's backup.sh
+   * kept BACKUP_DIR beside s3://$S3_BUCKET/backups/ (activities/storage/mirror.ts); `none`: S3 only.
+   */
+  DBOPS_BACKUP_MIRROR: z
+    .enum(['none', 'local'], {
+      message: 'must be local (also keep each backup in DBOPS_BACKUP_DIR) or none (S3 only)',
+    })
+    .default('none'),
   DBOPS_S3_BUCKET: z
     .string()
     .regex(
@@ -211,7 +220,7 @@ export const VARIABLE_ALIASES = {
   POSTGRES_PASSWORD: { variable: 'PGPASSWORD', script: 'backup.sh/restore.sh' },
   /** Also the default DBOPS_DATABASES, as it was the one database the scripts backed up. */
   POSTGRES_DB: { variable: 'PGDATABASE', script: 'backup.sh/restore.sh' },
-  /** A local store; with S3_BUCKET set dbops writes to S3 only (the scripts kept a local copy too). */
+  /** A local store; with S3_BUCKET set it is S3's local copy only with DBOPS_BACKUP_MIRROR=local (as the scripts kept). */
   BACKUP_DIR: { variable: 'DBOPS_BACKUP_DIR', script: 'backup.sh/restore.sh' },
   /** backup.sh uploaded to s3://$S3_BUCKET/backups/: the default DBOPS_S3_PREFIX is `backups`. */
   S3_BUCKET: { variable: 'DBOPS_S3_BUCKET', script: 'backup.sh' },

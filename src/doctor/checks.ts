@@ -127,10 +127,7 @@ const checks: Check[] = [
     async run({ config }) {
       const storage = config.storage;
       if (storage.kind === 'local') {
-        await mkdir(storage.dir, { recursive: true });
-        const probe = path.join(storage.dir, `.dbops-doctor-${randomUUID()}`);
-        await writeFile(probe, 'probe');
-        await rm(probe);
+        await probeFolder(storage.dir);
         return { detail: `local folder ${storage.dir} is writable` };
       }
       // Loaded on use: every CLI command (the worker too) imports this module.
@@ -144,8 +141,10 @@ const checks: Check[] = [
         const key = `${storage.prefix ? `${storage.prefix}/` : ''}.dbops-doctor-${randomUUID()}`;
         await s3.send(new PutObjectCommand({ Bucket: storage.bucket, Key: key, Body: 'probe' }));
         await s3.send(new DeleteObjectCommand({ Bucket: storage.bucket, Key: key }));
+        // DBOPS_BACKUP_MIRROR=local: a backup needs both copies, so both places are proven.
+        if (storage.mirror) await probeFolder(storage.mirror.dir);
         return {
-          detail: `s3://${storage.bucket}/${storage.prefix} is writable${storage.endpoint ? ` (${storage.endpoint})` : ''}`,
+          detail: `s3://${storage.bucket}/${storage.prefix} is writable${storage.endpoint ? ` (${storage.endpoint})` : ''}${storage.mirror ? `, and so is the local copy's folder ${storage.mirror.dir}` : ''}`,
         };
       } finally {
         s3.destroy();
@@ -154,7 +153,7 @@ const checks: Check[] = [
     hint: ({ config }) =>
       config.storage.kind === 'local'
         ? `make ${config.storage.dir} writable or set DBOPS_BACKUP_DIR`
-        : `check DBOPS_S3_BUCKET (${config.storage.bucket}), DBOPS_S3_ENDPOINT and the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY credentials`,
+        : `check DBOPS_S3_BUCKET (${config.storage.bucket}), DBOPS_S3_ENDPOINT and the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY credentials${config.storage.mirror ? `, and that DBOPS_BACKUP_DIR (${config.storage.mirror.dir}, the local copy of DBOPS_BACKUP_MIRROR=local) is writable` : ''}`,
   },
   {
     name: 'slack',
@@ -205,4 +204,12 @@ export async function runDoctor(config: Config): Promise<CheckResult[]> {
  */
 export function doctorPassed(results: readonly CheckResult[]): boolean {
   return results.every((r) => !r.required || r.status !== 'fail');
+}
+
+/** Creates `dir` if missing and proves a file can be written and removed there. */
+async function probeFolder(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const probe = path.join(dir, `.dbops-doctor-${randomUUID()}`);
+  await writeFile(probe, 'probe');
+  await rm(probe);
 }

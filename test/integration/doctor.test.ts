@@ -144,6 +144,30 @@ describe('dbops doctor against the real stack', () => {
     expect(doctorPassed(results)).toBe(true);
   });
 
+  it("DBOPS_BACKUP_MIRROR=local: the backup storage row proves the local copy's folder too", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dbops-doctor-mirror-'));
+    try {
+      const ok = (
+        await runDoctor(configWithOwnS3({ DBOPS_BACKUP_MIRROR: 'local', DBOPS_BACKUP_DIR: dir }))
+      ).find((r) => r.name === 'backup storage');
+      expect(ok).toMatchObject({
+        status: 'ok',
+        detail: expect.stringContaining(`the local copy's folder ${dir}`),
+      });
+      const file = path.join(dir, 'not-a-folder');
+      writeFileSync(file, 'x');
+      const bad = (
+        await runDoctor(configWithOwnS3({ DBOPS_BACKUP_MIRROR: 'local', DBOPS_BACKUP_DIR: file }))
+      ).find((r) => r.name === 'backup storage');
+      expect(bad).toMatchObject({
+        status: 'fail',
+        hint: expect.stringContaining(`DBOPS_BACKUP_DIR (${file}`),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an allowed-signers file with only placeholder keys fails the run: the worker would refuse every approval', async () => {
     const results = await runDoctor(configWithOwnS3({ DBOPS_APPROVERS_FILE: files.placeholders }));
     const failed = results.filter((r) => r.status === 'fail');
