@@ -5,6 +5,7 @@
  * the shadow, approval and swap, and pruned by the same retention rules as any backup.
  */
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
@@ -253,6 +254,26 @@ describe('dbops backups adopt (from a folder)', () => {
     expect((await manifestOf(config, idOf(FILES.clean))).tables.length).toBeGreaterThan(0);
   }, 240_000);
 
+  it('restores the verified dump that had --verbose lines: the plan shows its counted rows, the data is identical', async () => {
+    await sql(config, db, 'DELETE FROM events WHERE id % 5 = 0');
+    const { handle, status } = await startRestoreAwaitingApproval(tw.client, queue, {
+      backup: idOf(FILES.verbose),
+      target: db,
+      maximumAttempts: 1,
+    });
+    expect(status.plan!.verified).toBe('passed');
+    expect(status.plan!.rows).toBe(
+      Object.entries(counts)
+        .filter(([t]) => t !== 'public.events')
+        .reduce((sum, [, n]) => sum + n, 0),
+    );
+    await handle.executeUpdate(restoreApprovalUpdate, {
+      args: [{ decision: 'approve', by: 'bob', planHash: status.planHash! }],
+    });
+    expect((await handle.result()).outcome).toBe('restored');
+    expect(await fingerprint(config, db)).toEqual(before);
+  }, 240_000);
+
   it('retention then keeps the newest verified adopted backup and prunes the rest by the same rules', async () => {
     const r = await dbops(
       { ...env, DBOPS_RETENTION_DAYS: '7', DBOPS_RETENTION_MIN_KEEP: '1' },
@@ -265,6 +286,40 @@ describe('dbops backups adopt (from a folder)', () => {
     const left = (await readdir(path.join(storeDir, db))).filter((n) => n.startsWith(db));
     expect(left).toEqual([idOf(FILES.old)]);
   }, 60_000);
+});
+
+describe('with DBOPS_MANIFEST_KEY', () => {
+  it('adopt signs the manifest, and the worker signs it again when the verification counts the rows', async () => {
+    const dir = `${storeDir}-signed`;
+    await mkdir(dir, { recursive: true });
+    const keyFile = path.join(dir, 'manifest.key');
+    const { privateKey } = generateKeyPairSync('ed25519');
+    await writeFile(keyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    const signedEnv = {
+      ...env,
+      DBOPS_BACKUP_DIR: path.join(dir, 'store'),
+      DBOPS_MANIFEST_KEY: keyFile,
+      DBOPS_TASK_QUEUE: `${queue}-signed`,
+    };
+    const signed = testConfig(signedEnv);
+    const { report } = await adopt(signedEnv, '--from', specDir, '--database', db);
+    expect(report.files.filter((f) => f.status === 'adopted').map((f) => f.backupId)).toEqual(
+      [FILES.clean, FILES.verbose, FILES.old].map(idOf),
+    );
+    const shown = await dbops(signedEnv, 'backups', 'show', idOf(FILES.old));
+    expect(shown.stdout).toContain('signature: verified with DBOPS_MANIFEST_KEY');
+    expect(shown.stdout).toContain('rows not counted yet: run "dbops verify');
+    const worker = await startTestWorker(signed);
+    try {
+      expect((await verify(signed, worker, idOf(FILES.old))).status).toBe('passed');
+    } finally {
+      await worker.stop();
+    }
+    const counted = await dbops(signedEnv, 'backups', 'show', idOf(FILES.old));
+    expect(counted.stdout).toContain('signature: verified with DBOPS_MANIFEST_KEY');
+    expect(counted.stdout).toMatch(/rows counted at \S+ by test-adopt-verify-/);
+    await rm(dir, { recursive: true, force: true });
+  }, 240_000);
 });
 
 describe('an adopted dump from a pg_dump without the \\restrict fix', () => {
