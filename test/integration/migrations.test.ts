@@ -14,8 +14,8 @@ import {
   validate,
   type MigrateSummary,
 } from '../../activities/postgres/migrations/migrator';
-import { failureTypeOf } from '../../common/failures';
 import { testConfig, uniqueSuffix } from '../helpers/stack';
+import { errorOf } from '../helpers/errors';
 
 const suffix = uniqueSuffix();
 const config = testConfig();
@@ -42,15 +42,6 @@ const opts = (database: string, dir = config.migrations.dir) => ({
   ...migratorOptions({ pg: config.pg, migrations: { ...config.migrations, dir } }, database),
   lockWaitMs: 60_000,
 });
-
-async function errorOf(p: Promise<unknown>): Promise<Error & { type?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return Object.assign(err as Error, { type: failureTypeOf(err) });
-  }
-  throw new Error('expected a failure');
-}
 
 afterAll(async () => {
   for (const name of created) await admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));

@@ -10,9 +10,9 @@ import { flywayChecksum } from '../../activities/postgres/migrations/checksum';
 import { info, migrate, validate } from '../../activities/postgres/migrations/migrator';
 import { SPEC_SCRIPTS, TAKEOVER_ROW } from '../../activities/postgres/migrations/spec-schema';
 import { migrateAdoptingSpecSchema } from '../../activities/postgres/migrations/spec-takeover';
-import { failureTypeOf } from '../../common/failures';
 import { REPO_ROOT } from '../../src/config';
 import { stackVars, testConfig, uniqueSuffix } from '../helpers/stack';
+import { errorOf } from '../helpers/errors';
 
 // The spec's V001/V002 exactly as the spec gives them (its two ```sql blocks).
 const SPEC_DIR = path.join(REPO_ROOT, 'test/fixtures/spec-migrations');
@@ -93,15 +93,6 @@ async function historyRows(database: string) {
     );
     return r.rows;
   });
-}
-
-async function errorOf(p: Promise<unknown>): Promise<Error & { type?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return Object.assign(err as Error, { type: failureTypeOf(err) });
-  }
-  throw new Error('expected a failure');
 }
 
 beforeAll(async () => {

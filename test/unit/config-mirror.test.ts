@@ -1,19 +1,12 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, loadConfig } from '../../src/config';
+import { describeConfig, loadConfig } from '../../src/config';
+import { configProblems } from '../helpers/errors';
 
 const base = { DBOPS_STACK_HOME: '/nonexistent-stack-home' };
 const s3 = { DBOPS_S3_BUCKET: 'dbops-backups', DBOPS_S3_ENDPOINT: 'http://127.0.0.1:19002' };
 
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig({ ...base, ...env });
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems as string[];
-  }
-  throw new Error('expected a ConfigError');
-}
+const problemsOf = (env: Record<string, string>) => configProblems({ ...base, ...env });
 
 describe('DBOPS_BACKUP_MIRROR', () => {
   it('unset or none: the S3 store has no local copy', () => {

@@ -1,18 +1,11 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseDurationMs, describeConfig } from '../../src/config';
+import { loadConfig, parseDurationMs, describeConfig } from '../../src/config';
+import { configProblems } from '../helpers/errors';
 
 const base = { DBOPS_STACK_HOME: '/nonexistent-stack-home' };
 
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig({ ...base, ...env });
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems as string[];
-  }
-  throw new Error('expected a ConfigError');
-}
+const problemsOf = (env: Record<string, string>) => configProblems({ ...base, ...env });
 
 describe('config', () => {
   it('defaults point at the dev stack and the result is frozen', () => {
