@@ -3,6 +3,8 @@
  * Workflow-safe (no Node built-ins): used by the workflow, the activities and the CLI.
  */
 
+import type { AdoptedFrom } from './adopted';
+import type { DumpOptions } from './dump-options';
 import { assertDatabaseName, DATABASE_NAME_PATTERN, InputError } from './names';
 
 export const BACKUP_FORMATS = ['custom', 'directory', 'plain'] as const;
@@ -105,102 +107,6 @@ export interface TableRowCount {
   readonly kind: 'table' | 'partition' | 'partitioned';
   readonly rows: number;
 }
-
-/**
- * What pg_dump leaves out (DBOPS_DUMP_NO_OWNER / DBOPS_DUMP_NO_PRIVILEGES): a dump without owners
- * and grants restores onto a cluster that lacks the roles (the spec's backup.sh dumped this way);
- * its objects then belong to the role that restores them.
- */
-export interface DumpOptions {
-  /** pg_dump --no-owner: no ALTER … OWNER TO (a restore must pass pg_restore --no-owner too). */
-  readonly noOwner: boolean;
-  /** pg_dump --no-privileges: no GRANT / REVOKE. */
-  readonly noPrivileges: boolean;
-}
-
-/** Owners and grants dumped: the default, and what a manifest without `dumpOptions` means. */
-export const FULL_DUMP: DumpOptions = { noOwner: false, noPrivileges: false };
-
-/**
- * Dump options as a workflow or activity received them (from this client, an older one that sent
- * none, or a hand-written start): absent means FULL_DUMP; anything but a boolean is refused.
- */
-export function parseDumpOptions(value: unknown): DumpOptions {
-  if (value === undefined || value === null) return FULL_DUMP;
-  if (typeof value !== 'object')
-    throw new InputError(`dumpOptions must be { noOwner, noPrivileges }, not ${JSON.stringify(value)}`);
-  const o = value as Record<string, unknown>;
-  for (const [key, variable] of [
-    ['noOwner', 'DBOPS_DUMP_NO_OWNER'],
-    ['noPrivileges', 'DBOPS_DUMP_NO_PRIVILEGES'],
-  ] as const) {
-    if (o[key] !== undefined && typeof o[key] !== 'boolean')
-      throw new InputError(
-        `dumpOptions.${key} must be true or false, not ${JSON.stringify(o[key])} (${variable} sets it)`,
-      );
-  }
-  return { noOwner: o.noOwner === true, noPrivileges: o.noPrivileges === true };
-}
-
-/** The options a backup was dumped with (manifests written before the field mean FULL_DUMP). */
-export const dumpOptionsOf = (manifest: Pick<BackupManifest, 'dumpOptions'>): DumpOptions =>
-  manifest.dumpOptions ?? FULL_DUMP;
-
-/**
- * The arguments that leave owners and grants out: pg_dump and pg_restore spell them alike. pg_dump
- * ignores --no-owner for the custom and directory formats (the archive keeps each owner), so a
- * restore of such an archive must pass them to pg_restore as well.
- */
-export function dumpOptionArgs(options: DumpOptions): string[] {
-  return [...(options.noOwner ? ['--no-owner'] : []), ...(options.noPrivileges ? ['--no-privileges'] : [])];
-}
-
-/**
- * The spec's backup.sh wrote `<db>_<date +%Y%m%d_%H%M%S>.sql.gz` (a plain pg_dump, gzip, with
- * pg_dump's --verbose lines mixed in: its stderr went into the file) into BACKUP_DIR and
- * s3://$S3_BUCKET/backups/. The name's time is the container's clock, UTC unless TZ was set; as
- * UTC it is exactly a dbops backup id, so an adopted backup keeps its name.
- */
-const SPEC_BACKUP_FILE = /^(.+)_(\d{8}_\d{6})\.sql\.gz$/;
-
-/** The backup id a spec file name stands for, or why it is not one of the spec's backups. */
-export function specBackupId(fileName: string): { id: string } | { problem: string } {
-  const m = SPEC_BACKUP_FILE.exec(fileName);
-  if (!m)
-    return {
-      problem: fileName.endsWith('_latest.sql.gz')
-        ? "the spec's link to its newest backup, not a backup of its own"
-        : "not named like a backup of the spec's backup.sh (<database>_<yyyymmdd>_<hhmmss>.sql.gz)",
-    };
-  const id = `${m[1]}_${m[2]}`;
-  return isValidBackupId(id)
-    ? { id }
-    : { problem: `${JSON.stringify(m[1])}_${m[2]} is not a valid database name and time` };
-}
-
-/**
- * A backup dbops did not take: the spec's dump, checked and copied into the store by `dbops backups
- * adopt`. Its row counts are unknown until a test restore (verify) or a restore counts them.
- */
-export interface AdoptedFrom {
-  /** Where the file was read: `/backups/recsys_20261101_020000.sql.gz` or `s3://bucket/backups/…`. */
-  readonly source: string;
-  readonly adoptedAt: string;
-  /** pg_dump --verbose lines mixed into the dump, removed before psql reads it. */
-  readonly verboseLines: number;
-  /**
-   * `own`: the dump carries pg_dump's \restrict lock (pg_dump 17.6, 16.10, … and later);
-   * `added`: an older pg_dump wrote none, and each restore locks psql with a fresh key of its own.
-   */
-  readonly restrictLock: 'own' | 'added';
-  /** When the rows were counted (tables and schemaVersion filled in), and by which workflow. */
-  readonly countedAt?: string;
-  readonly countedBy?: string;
-}
-
-/** An adopted backup whose row counts are still unknown: nothing to compare a restore with yet. */
-export const uncounted = (manifest: Pick<BackupManifest, 'adopted'>): boolean =>
-  manifest.adopted !== undefined && manifest.adopted.countedAt === undefined;
 
 export interface BackupManifest {
   readonly manifestVersion: 1;

@@ -18,13 +18,11 @@ import {
   type BackupProgress,
   type BackupWorkflowInput,
   type BackupWorkflowResult,
-  type DumpOptions,
   BACKUP_COMPRESSIONS,
   BACKUP_FORMATS,
-  FULL_DUMP,
   makeBackupId,
-  parseDumpOptions,
 } from '../common/backup';
+import { type DumpOptions, FULL_DUMP, parseDumpOptions } from '../common/dump-options';
 import { FailureType, failure, rootMessage } from '../common/failures';
 import { workflowRunUrl } from '../common/links';
 import { InputError, isValidDatabaseName } from '../common/names';

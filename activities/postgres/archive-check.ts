@@ -3,12 +3,8 @@ import { createReadStream } from 'node:fs';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
-import {
-  type AdoptedFrom,
-  type BackupCompression,
-  type BackupFormat,
-  backupFileKey,
-} from '../../common/backup';
+import type { AdoptedFrom } from '../../common/adopted';
+import { type BackupCompression, type BackupFormat, backupFileKey } from '../../common/backup';
 import { FailureType, failure } from '../../common/failures';
 import { createBackupStore } from '../storage';
 import type { BackupStore, StorageSettings } from '../storage/types';

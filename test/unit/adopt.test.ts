@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { VerboseFilter } from '../../activities/postgres/verbose-filter';
 import { PlainDumpText } from '../../activities/postgres/restore/plain-text';
-import { type BackupEntry, type BackupManifest, isGoodBackup, specBackupId } from '../../common/backup';
+import { specBackupId } from '../../common/adopted';
+import { type BackupEntry, type BackupManifest, isGoodBackup } from '../../common/backup';
 
 /** Runs `text` through a filter in chunks of `size` bytes. */
 function filtered(text: string, size: number): { out: string; filter: VerboseFilter } {

@@ -2,13 +2,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ManifestKey, signatureProblem, signManifest } from '../../activities/storage/manifest-key';
 import { parseManifest } from '../../activities/storage/manifest-schema';
-import {
-  type BackupManifest,
-  dumpOptionArgs,
-  dumpOptionsOf,
-  FULL_DUMP,
-  parseDumpOptions,
-} from '../../common/backup';
+import { type BackupManifest } from '../../common/backup';
+import { dumpOptionArgs, dumpOptionsOf, FULL_DUMP, parseDumpOptions } from '../../common/dump-options';
 import { InputError } from '../../common/names';
 import { backupWorkflowArgs } from '../../src/client/backup';
 import { loadConfig } from '../../src/config';

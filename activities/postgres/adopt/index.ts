@@ -9,6 +9,7 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { specBackupId } from '../../../common/adopted';
 import {
   type BackupManifest,
   backupFileKey,
@@ -16,7 +17,6 @@ import {
   dumpFileName,
   manifestKey,
   parseBackupId,
-  specBackupId,
 } from '../../../common/backup';
 import { failureTypeOf, FailureType } from '../../../common/failures';
 import { createBackupStore, loadManifest, type BackupStore, type StorageSettings } from '../../storage';

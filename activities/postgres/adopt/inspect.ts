@@ -5,7 +5,8 @@
  * lock, or one added for a pg_dump older than the fix). Nothing here runs the SQL: the dump is
  * untrusted input until a restore proves it.
  */
-import type { AdoptedFrom, DumpOptions } from '../../../common/backup';
+import type { AdoptedFrom } from '../../../common/adopted';
+import type { DumpOptions } from '../../../common/dump-options';
 import { PlainDumpText } from '../restore/plain-text';
 
 const HEAD_BYTES = 64 * 1024;

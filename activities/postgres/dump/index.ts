@@ -1,4 +1,5 @@
-import { parseBackupId, parseDumpOptions } from '../../../common/backup';
+import { parseBackupId } from '../../../common/backup';
+import { parseDumpOptions } from '../../../common/dump-options';
 import { FailureType, failure } from '../../../common/failures';
 import { InputError } from '../../../common/names';
 import { checkStoredArchive, type ArchiveCheckInput } from '../archive-check';

@@ -1,5 +1,6 @@
 import { CancelledFailure, Context } from '@temporalio/activity';
-import { type BackupFormat, type DumpOptions, dumpOptionArgs } from '../../../common/backup';
+import { type BackupFormat } from '../../../common/backup';
+import { type DumpOptions, dumpOptionArgs } from '../../../common/dump-options';
 import { FailureType, failure } from '../../../common/failures';
 import type { PgBinaries } from '../binaries';
 import { StderrTail } from '../dump-pipeline';

@@ -5,12 +5,11 @@ import type { Client as PgClient } from 'pg';
 import {
   type BackupCompression,
   type BackupFormat,
-  type DumpOptions,
   type TableRowCount,
   backupFileKey,
   dumpFileName,
-  parseDumpOptions,
 } from '../../../common/backup';
+import { type DumpOptions, parseDumpOptions } from '../../../common/dump-options';
 import { createBackupStore, type StorageSettings } from '../../storage';
 import { resolvePgBinaries, STATISTICS_SINCE_MAJOR } from '../binaries';
 import { pgChildEnv, type PgConnectionSettings } from '../connection';

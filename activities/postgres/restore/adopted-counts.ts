@@ -5,7 +5,8 @@
  * exactly the dump's content, and every later restore and verification is compared with them.
  */
 import type { Client } from 'pg';
-import { type BackupManifest, type TableRowCount, manifestKey, uncounted } from '../../../common/backup';
+import { uncounted } from '../../../common/adopted';
+import { type BackupManifest, type TableRowCount, manifestKey } from '../../../common/backup';
 import type { BackupStore } from '../../storage';
 import { manifestToWrite } from '../../storage/manifest';
 import type { DatabaseFacts } from './databases';

@@ -1,10 +1,5 @@
-import {
-  type BackupEntry,
-  type BackupManifest,
-  backupStatus,
-  parseBackupId,
-  uncounted,
-} from '../../../common/backup';
+import { uncounted } from '../../../common/adopted';
+import { type BackupEntry, type BackupManifest, backupStatus, parseBackupId } from '../../../common/backup';
 import { FailureType, failure } from '../../../common/failures';
 import { InputError } from '../../../common/names';
 import { LATEST, LATEST_VERIFIED } from '../../../common/restore';
