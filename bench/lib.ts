@@ -4,7 +4,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import { REPO_ROOT } from '../src/config';
+import { deleteNamespace, ensureNamespace, testNamespaceName } from '../src/stack/namespaces';
 import { stackVars } from '../test/helpers/stack';
 
 const args = process.argv.slice(2);
@@ -117,5 +121,26 @@ export async function startBenchWorker(env: Record<string, string>): Promise<Ben
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
     },
+  };
+}
+
+/**
+ * A benchmark runs like a test run: a Temporal namespace, a backup folder and an S3 prefix of its
+ * own (what testConfig reads), so nothing lands in the user's `default` namespace or store. Returns
+ * what removes them.
+ */
+export async function startBenchRun(): Promise<() => Promise<void>> {
+  const address = vars.DBOPS_TEMPORAL_ADDRESS!;
+  const namespace = testNamespaceName(new Date(), randomBytes(3).toString('hex'));
+  await ensureNamespace(address, namespace);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), `${namespace}-`));
+  process.env.DBOPS_TEST_NAMESPACE = namespace;
+  process.env.DBOPS_TEST_BACKUP_DIR = scratch;
+  process.env.DBOPS_TEST_S3_PREFIX = namespace;
+  // The bench's worker (a child process) inherits it: it polls where testConfig's client starts.
+  process.env.DBOPS_TEMPORAL_NAMESPACE = namespace;
+  return async () => {
+    rmSync(scratch, { recursive: true, force: true });
+    await deleteNamespace(address, namespace);
   };
 }

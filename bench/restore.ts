@@ -20,7 +20,18 @@ import type { RestoreStatus } from '../common/restore';
 import { startRestore } from '../src/client/restore';
 import { connectClient } from '../src/client/connection';
 import { testConfig, uniqueSuffix } from '../test/helpers/stack';
-import { hasFlag, median, opt, pgBin, pgEnvFor, secs, startBenchWorker, timedShell, vars } from './lib';
+import {
+  hasFlag,
+  median,
+  opt,
+  pgBin,
+  pgEnvFor,
+  secs,
+  startBenchRun,
+  startBenchWorker,
+  timedShell,
+  vars,
+} from './lib';
 import { restoreApprovalUpdate, restoreStatusQuery } from '../workflows/restore-messages';
 
 const DB = opt('db', 'bench_restore');
@@ -49,6 +60,15 @@ function prepare(): void {
 }
 
 async function main() {
+  const endRun = await startBenchRun();
+  try {
+    await mainInRun();
+  } finally {
+    await endRun();
+  }
+}
+
+async function mainInRun() {
   if (hasFlag('prepare') || q(`SELECT 1 FROM pg_database WHERE datname = '${DB}'`) !== '1') prepare();
   const size = Number(q(`SELECT pg_database_size('${DB}')`));
   console.log(`database ${DB}: ${(size / 1e9).toFixed(2)} GB; runs: ${RUNS}; cores: ${os.cpus().length}`);
