@@ -50,7 +50,7 @@ RUN apt-get update \
  && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
       > /etc/apt/sources.list.d/pgdg.list \
  && apt-get update \
- && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" zstd openssh-client \
+ && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" zstd age openssh-client \
  && apt-get purge -y --auto-remove curl \
  && rm -rf /var/lib/apt/lists/* \
  && "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" --version \

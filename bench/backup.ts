@@ -7,7 +7,9 @@
  * and prints medians, sizes, the worker's peak RSS and the ratios against the goals.
  *
  *   npx tsx bench/backup.ts [--db bench_backup] [--runs 3] [--prepare] [--quick]
- * --quick times only the bound and the default (local custom+zstd), for iterating on the pipeline.
+ * --quick times only the bound and the default (local custom+zstd), for iterating on the pipeline;
+ * with --age also the same backup encrypted with age (DBOPS_BACKUP_AGE_RECIPIENTS), which the full
+ * run always times (goal: ≤ 1.10× the unencrypted backup).
  * --prepare (re)creates the database: `dbops db seed --scale 1` when available, else bench/backup-seed.sql.
  * Run it in the background: `nohup npx tsx bench/backup.ts > bench/out/backup.txt 2>&1 &`.
  */
@@ -20,7 +22,18 @@ import type { BackupCompression, BackupFormat } from '../common/backup';
 import { startBackup } from '../src/client/backup';
 import { connectClient } from '../src/client/connection';
 import { s3Overrides, testConfig, uniqueSuffix } from '../test/helpers/stack';
-import { hasFlag, median, opt, pgBin, pgEnvFor, secs, startBenchWorker, timedShell, vars } from './lib';
+import {
+  hasFlag,
+  median,
+  opt,
+  pgBin,
+  pgEnvFor,
+  secs,
+  startBenchRun,
+  startBenchWorker,
+  timedShell,
+  vars,
+} from './lib';
 
 const DB = opt('db', 'bench_backup');
 const RUNS = Number(opt('runs', '3'));
@@ -95,6 +108,15 @@ async function benchDbops(
 }
 
 async function main() {
+  const endRun = await startBenchRun();
+  try {
+    await mainInRun();
+  } finally {
+    await endRun();
+  }
+}
+
+async function mainInRun() {
   if (hasFlag('prepare')) prepare();
   const work = await mkdtemp(path.join(os.tmpdir(), 'bench-backup-'));
   const dbSize = spawnSync(bin('psql'), ['-Atc', `SELECT pg_database_size('${DB}')`], {
@@ -129,11 +151,13 @@ async function main() {
             ['directory', 'zstd'],
           ],
     );
+    const age = QUICK && !hasFlag('age') ? undefined : await benchEncrypted(work);
     if (QUICK) {
       const m = median(local.results[0]!.times);
       console.log(
         `bound ${secs(median(bound))} s (${bound.map(secs).join(' ')}); dbops local custom+zstd ${secs(m)} s (${local.results[0]!.times.map(secs).join(' ')}) = ${(m / median(bound)).toFixed(2)}× bound, ${mb(local.results[0]!.size)} MB; worker peak RSS ${(local.peakRssKb / 1024).toFixed(0)} MB`,
       );
+      if (age) printEncrypted(age, m);
       return;
     }
     const s3 = await benchDbops('s3', s3Overrides(`bench-${suffix}`), [['custom', 'zstd']]);
@@ -164,6 +188,7 @@ async function main() {
       `\nproduction worker (dist + prebundle, the Deployment's NODE_OPTIONS) peak RSS (VmHWM): local ${(local.peakRssKb / 1024).toFixed(0)} MB, s3 ${(s3.peakRssKb / 1024).toFixed(0)} MB`,
     );
     const def = median(local.results[0]!.times);
+    printEncrypted(age!, def);
     const defS3 = median(s3.results[0]!.times);
     console.log('\ngoals (default custom+zstd):');
     console.log(`  end to end ≤ 1.25× bound: local ${(def / b).toFixed(2)}×, s3 ${(defS3 / b).toFixed(2)}×`);
@@ -188,3 +213,29 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The default backup (local custom+zstd) encrypted with age for a key pair made here. */
+async function benchEncrypted(work: string) {
+  const keygen = path.join(path.dirname(testConfig(vars).age.bin), 'age-keygen');
+  const identity = path.join(work, 'age-identity.txt');
+  spawnSync(keygen, ['-o', identity], { stdio: 'ignore' });
+  const recipient = spawnSync(keygen, ['-y', identity], { encoding: 'utf8' }).stdout.trim();
+  return benchDbops(
+    'local-age',
+    {
+      DBOPS_STORAGE: 'local',
+      DBOPS_BACKUP_DIR: path.join(work, 'store-age'),
+      DBOPS_BACKUP_AGE_RECIPIENTS: recipient,
+      DBOPS_BACKUP_AGE_IDENTITY: identity,
+    },
+    [['custom', 'zstd']],
+  );
+}
+
+function printEncrypted(age: Awaited<ReturnType<typeof benchEncrypted>>, plainMedian: number): void {
+  const r = age.results[0]!;
+  const m = median(r.times);
+  console.log(
+    `encrypted (age) local custom+zstd ${secs(m)} s (${r.times.map(secs).join(' ')}), ${mb(r.size)} MB: ${(m / plainMedian).toFixed(2)}× the unencrypted backup (goal ≤ 1.10×); worker peak RSS ${(age.peakRssKb / 1024).toFixed(0)} MB`,
+  );
+}

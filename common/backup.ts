@@ -68,11 +68,25 @@ export function isValidBackupId(id: string): boolean {
   }
 }
 
-/** Name of the dump object inside the backup folder: tells format and compression at a glance. */
-export function dumpFileName(format: BackupFormat, compression: BackupCompression): string {
+/** Name of the dump object inside the backup folder: tells format, compression and encryption at a glance. */
+export function dumpFileName(
+  format: BackupFormat,
+  compression: BackupCompression,
+  encrypted = false,
+): string {
   const base = { custom: 'dump.pgcustom', directory: 'dump.pgdir.tar', plain: 'dump.sql' }[format];
   const ext = { zstd: '.zst', gzip: '.gz', none: '' }[compression];
-  return `${base}${ext}`;
+  return `${base}${ext}${encrypted ? AGE_SUFFIX : ''}`;
+}
+
+/** The stored archive is age-encrypted (BackupManifest.encryption). */
+export const AGE_SUFFIX = '.age';
+
+/** How an archive is encrypted: age, for the recipients whose fingerprints are listed. */
+export interface BackupEncryption {
+  readonly alg: 'age';
+  /** First 16 hex digits of SHA-256 of each `age1…` recipient: which identity can decrypt it. */
+  readonly recipients: readonly string[];
 }
 
 // Key layout inside a store (S3 adds its prefix, the local store its folder):
@@ -138,6 +152,8 @@ export interface BackupManifest {
     /** What was proven: e.g. "size+sha256, zstd stream, pg_restore --list (42 entries)". */
     readonly checks: string;
   };
+  /** The archive is encrypted on the client (DBOPS_BACKUP_AGE_RECIPIENTS); absent: stored plain. */
+  readonly encryption?: BackupEncryption;
   /** Set for a spec backup taken over by `dbops backups adopt`. */
   readonly adopted?: AdoptedFrom;
   readonly workflowId?: string;
@@ -166,16 +182,16 @@ export interface ManifestSignature {
  * decoders) before anything restores it.
  */
 export function manifestMismatch(
-  manifest: Pick<BackupManifest, 'id' | 'database' | 'format' | 'compression' | 'file'>,
+  manifest: Pick<BackupManifest, 'id' | 'database' | 'format' | 'compression' | 'file' | 'encryption'>,
   backupId: string,
 ): string | undefined {
   const database = parseBackupId(backupId).database;
   if (manifest.id !== backupId) return `names backup ${JSON.stringify(manifest.id)}, not ${backupId}`;
   if (manifest.database !== database)
     return `names database ${JSON.stringify(manifest.database)}, not ${database}`;
-  const file = dumpFileName(manifest.format, manifest.compression);
+  const file = dumpFileName(manifest.format, manifest.compression, manifest.encryption !== undefined);
   if (manifest.file !== file)
-    return `names archive ${JSON.stringify(manifest.file)}, but a ${manifest.format} ${manifest.compression} backup is ${file}`;
+    return `names archive ${JSON.stringify(manifest.file)}, but a ${manifest.format} ${manifest.compression}${manifest.encryption ? ' encrypted' : ''} backup is ${file}`;
   return undefined;
 }
 

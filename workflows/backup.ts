@@ -208,6 +208,8 @@ async function complete(run: BackupRun, dump: Awaited<ReturnType<typeof dumpAndC
     statistics: dump.statistics,
     // What pg_dump ran with, as the activity reports it (histories from before the option: none).
     dumpOptions: dump.dumpOptions ?? FULL_DUMP,
+    // Encrypted on the worker (DBOPS_BACKUP_AGE_RECIPIENTS): its recipients' fingerprints.
+    ...(dump.encryption && { encryption: dump.encryption }),
     tables: dump.tables,
     integrity: { checkedAt: finishedAt, checks: dump.integrity.checks },
     workflowId: info.workflowId,

@@ -1,11 +1,7 @@
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { temporalConnectionOptions, type TemporalSettings } from '../temporal-connection';
 
-export interface TemporalSettings {
-  readonly address: string;
-  readonly namespace: string;
-  readonly tls: boolean;
-  readonly apiKey: string | undefined;
-}
+export type { TemporalSettings } from '../temporal-connection';
 
 /**
  * Who holds a target lock: the parent of the running lock workflow (workflows/target-lock.ts).
@@ -13,9 +9,7 @@ export interface TemporalSettings {
  */
 export async function lockHolder(temporal: TemporalSettings, lockWorkflowId: string): Promise<string | null> {
   const connection = await Connection.connect({
-    address: temporal.address,
-    tls: temporal.tls ? {} : undefined,
-    apiKey: temporal.apiKey,
+    ...temporalConnectionOptions(temporal),
     connectTimeout: '5s',
   });
   try {

@@ -1,20 +1,40 @@
 // Type-only: the SDK (gRPC, protobuf: ~8 MB of RSS) is loaded on the first connection.
+import { accessSync, constants } from 'node:fs';
 import type { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { failure, FailureType } from '../../common/failures';
+
+/** DBOPS_MILVUS_TLS*: PEM file paths, read by the SDK when it connects. */
+export interface MilvusTls {
+  /** TLS on (DBOPS_MILVUS_TLS=true or any file or name below); the server is always verified. */
+  readonly on: boolean;
+  /** The CA of the server certificate; unset: the system CAs. */
+  readonly ca: string | undefined;
+  /** The mTLS client certificate and key (the SDK sends them only together with the CA). */
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+  readonly serverName: string | undefined;
+}
 
 /** How to reach Milvus. The token stays in the worker/CLI process: never a workflow argument. */
 export interface MilvusConnectionSettings {
   readonly address: string;
   readonly token: string | undefined;
+  /** Unset (the dev stack's own probes): plain. */
+  readonly tls?: MilvusTls;
   /** Per-call deadline in ms (connect and every RPC). */
   readonly timeoutMs?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 
-function unreachable(address: string, err: unknown): Error {
+function unreachable(settings: MilvusConnectionSettings, err: unknown): Error {
   const detail = err instanceof Error ? err.message : String(err);
-  return failure(FailureType.Unavailable, `Milvus at ${address} is unreachable: ${detail}`);
+  const tls = settings.tls;
+  // Behind TLS the cause is as often a certificate as the server: name the settings to check.
+  const how = tls?.on
+    ? ` (TLS CA ${tls.ca ?? 'system'}, client certificate ${tls.cert ?? 'none'}${tls.serverName !== undefined ? `, server name ${tls.serverName}` : ''}; check DBOPS_MILVUS_TLS_CA, DBOPS_MILVUS_TLS_CERT/DBOPS_MILVUS_TLS_KEY and DBOPS_MILVUS_TLS_SERVER_NAME)`
+    : '';
+  return failure(FailureType.Unavailable, `Milvus at ${settings.address} is unreachable${how}: ${detail}`);
 }
 
 /**
@@ -23,9 +43,22 @@ function unreachable(address: string, err: unknown): Error {
  */
 export async function connectMilvus(settings: MilvusConnectionSettings): Promise<MilvusClient> {
   const { MilvusClient } = await import('@zilliz/milvus2-sdk-node');
+  const tls = settings.tls;
+  if (tls?.on) readableTlsFiles(tls);
   const client = new MilvusClient({
     address: settings.address,
     token: settings.token,
+    // The SDK verifies the server with the system CAs (`ssl`), or with `rootCertPath` (and then sends
+    // the client pair, if any); serverName overrides the name checked.
+    ...(tls?.on && {
+      ssl: true,
+      tls: {
+        rootCertPath: tls.ca,
+        certChainPath: tls.cert,
+        privateKeyPath: tls.key,
+        serverName: tls.serverName,
+      },
+    }),
     timeout: settings.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     maxRetries: 1,
     logLevel: 'error',
@@ -38,9 +71,29 @@ export async function connectMilvus(settings: MilvusConnectionSettings): Promise
     }
   } catch (err) {
     client.closeConnection();
-    throw unreachable(settings.address, err);
+    throw unreachable(settings, err);
   }
   return client;
+}
+
+/** The SDK reads the files itself, failing with a bare ENOENT: say which setting names the file. */
+function readableTlsFiles(tls: MilvusTls): void {
+  const files = {
+    DBOPS_MILVUS_TLS_CA: tls.ca,
+    DBOPS_MILVUS_TLS_CERT: tls.cert,
+    DBOPS_MILVUS_TLS_KEY: tls.key,
+  };
+  for (const [variable, file] of Object.entries(files)) {
+    if (file === undefined) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      throw failure(
+        FailureType.Misconfigured,
+        `${variable}=${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)}): mount the PEM file there or fix ${variable}`,
+      );
+    }
+  }
 }
 
 /** Connects, runs `fn`, always closes; gRPC transport errors inside `fn` become Unavailable failures. */
@@ -52,7 +105,7 @@ export async function withMilvus<T>(
   try {
     return await fn(client);
   } catch (err) {
-    if (isTransportError(err)) throw unreachable(settings.address, err);
+    if (isTransportError(err)) throw unreachable(settings, err);
     throw err;
   } finally {
     client.closeConnection();

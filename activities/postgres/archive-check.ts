@@ -1,15 +1,17 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { PassThrough, Writable, type Readable } from 'node:stream';
+import { PassThrough, type Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Context } from '@temporalio/activity';
 import type { AdoptedFrom } from '../../common/adopted';
-import { type BackupCompression, type BackupFormat, backupFileKey } from '../../common/backup';
-import { FailureType, failure } from '../../common/failures';
+import { AGE_SUFFIX, type BackupCompression, type BackupFormat, backupFileKey } from '../../common/backup';
+import { FailureType, failure, failureTypeOf } from '../../common/failures';
+import { ageDecrypt, type Decryptor } from './age';
+import { checkCiphertext } from './archive-ciphertext';
 import { createBackupStore } from '../storage';
 import type { BackupStore, StorageSettings } from '../storage/types';
 import { toolEnv } from './binaries';
-import { decompress, exitOf, FileDigest, HashTap, StderrTail } from './dump-pipeline';
+import { decompress, exitOf, FileDigest, HashTap, StderrTail, teeTo } from './dump-pipeline';
 import { withProgress } from './progress';
 import { PlainDumpText } from './restore/plain-text';
 
@@ -34,40 +36,6 @@ const PLAIN_END_MARK = '-- PostgreSQL database dump complete';
 const CUSTOM_MAGIC = Buffer.from('PGDMP');
 
 /**
- * Feeds each target while it accepts (tar -t may stop early, a failed decoder closes its input)
- * and keeps reading to the end, so the stream is hashed whole whatever the readers do.
- */
-export function teeTo(targets: Writable[], onChunk: (chunk: Buffer) => void): Writable {
-  const open = targets.map(() => true);
-  targets.forEach((t, i) => {
-    t.on('error', () => (open[i] = false));
-    t.on('close', () => (open[i] = false));
-  });
-  const writeTo = (i: number, chunk: Buffer) =>
-    new Promise<void>((resolve) => {
-      const t = targets[i]!;
-      if (!open[i] || !t.writable || t.write(chunk)) return resolve();
-      const go = () => {
-        t.off('drain', go);
-        t.off('close', go);
-        resolve();
-      };
-      t.on('drain', go);
-      t.on('close', go);
-    });
-  return new Writable({
-    write(chunk: Buffer, _enc, done) {
-      onChunk(chunk);
-      Promise.all(targets.map((_, i) => writeTo(i, chunk))).then(() => done(), done);
-    },
-    final(done) {
-      targets.forEach((t, i) => open[i] && t.end());
-      done();
-    },
-  });
-}
-
-/**
  * Re-reads a stored archive and proves it, in an order that lets nothing unproven reach a
  * PostgreSQL tool: the stored size (before reading a byte), then one read to the end for SHA-256
  * and decompression, then the digest, and only then the format's own reader (`pg_restore --list`
@@ -86,6 +54,8 @@ export async function checkStoredArchive(
   storage: StorageSettings,
   pgRestorePath: string,
   input: ArchiveCheckInput,
+  /** The backup's own check: an archive this worker encrypts but cannot decrypt is checked as ciphertext. */
+  opts: { readonly ciphertextWithoutIdentity?: boolean } = {},
 ): Promise<{ checks: string; rawBytes: number; head: string }> {
   const store = createBackupStore(storage);
   const key = backupFileKey(input.database, input.backupId, input.file);
@@ -96,12 +66,18 @@ export async function checkStoredArchive(
     if (!stored) throw broken('is missing');
     if (stored.size !== input.sizeBytes)
       throw broken(`is ${stored.size} bytes, the manifest says ${input.sizeBytes} (truncated or replaced)`);
+    const encrypted = input.file.endsWith(AGE_SUFFIX);
+    if (encrypted && !storage.age?.identityFile && opts.ciphertextWithoutIdentity)
+      return await checkCiphertext(store, key, input, broken);
     // custom+zstd from a local folder: zstd reads the file itself, hashed beside it (no Node stream).
     const localFile =
       input.format === 'custom' && input.compression === 'zstd' && store.localFile
         ? await store.localFile(key)
         : undefined;
-    const whole = new ReadWhole(input, localFile);
+    const decrypt = encrypted
+      ? (file?: string) => ageDecrypt(storage.age, input.backupId, ['its recipients'], file)
+      : undefined;
+    const whole = new ReadWhole(input, localFile, decrypt);
     const heartbeats = { everyMs: HEARTBEAT_MS, cancelled: 'verification cancelled' };
     return await withProgress(
       heartbeats,
@@ -113,6 +89,8 @@ export async function checkStoredArchive(
         const sha = whole.hashed.digest();
         // The digest before the decoder's verdict: bytes that are not the backup's say so first.
         if (sha !== input.sha256) throw broken(`has SHA-256 ${sha}, expected ${input.sha256}`);
+        // Not decryptable here (no identity, or another one): the worker's fault, never the archive's.
+        if (failureTypeOf(whole.decodeError) === FailureType.Misconfigured) throw whole.decodeError!;
         if (whole.decodeError)
           throw broken(`does not decompress (${input.compression}): ${whole.decodeError.message}`);
         // A plain dump's own verdicts: complete (end marker), then psql's lock over all of it.
@@ -120,7 +98,16 @@ export async function checkStoredArchive(
           `size ${whole.hashed.bytes} B + sha256`,
           `${input.compression} stream to the end (${whole.rawBytes} B)`,
         ];
-        const open = () => (localFile ? Promise.resolve(createReadStream(localFile)) : store.get(key));
+        const open = async (): Promise<Readable> => {
+          if (decrypt) {
+            // age reads a local archive itself; a stored one is written to it.
+            const d = decrypt(localFile);
+            kills.push(() => d.kill());
+            if (!localFile) (await store.get(key)).pipe(d.input!);
+            return d.output;
+          }
+          return localFile ? createReadStream(localFile) : store.get(key);
+        };
         const own =
           input.format === 'plain'
             ? whole.plainEnd(broken)
@@ -161,6 +148,8 @@ class ReadWhole {
   constructor(
     private readonly input: ArchiveCheckInput,
     private readonly localFile: string | undefined,
+    /** An encrypted archive: what decrypts the stored bytes before the decoder. */
+    private readonly decrypt?: (file?: string) => Decryptor,
   ) {
     this.hashed = localFile ? new FileDigest() : new HashTap();
     this.scanner = input.format === 'plain' ? new PlainDumpText(input) : undefined;
@@ -168,22 +157,48 @@ class ReadWhole {
 
   async read(store: BackupStore, key: string, kills: (() => void)[]): Promise<void> {
     const failed = (err: Error) => ((this.decodeError = err), 0);
+    // An encrypted archive: age reads a local file itself, else the stored bytes through Node.
+    const d = this.decrypt?.(this.localFile);
+    if (d) kills.push(() => d.kill());
+    // age's own failure explains the decoder's (its input ended early): it is the one kept.
+    const decrypted = d?.done.then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    const ageFirst = async () => {
+      const err = await decrypted;
+      if (err) this.decodeError = err;
+    };
     if (this.localFile && this.hashed instanceof FileDigest) {
+      // zstd reads the file, or age's output child to child: no archive byte through Node.
       const [tested] = await Promise.all([
-        zstdTestSize(this.localFile, kills).catch(failed),
+        zstdTestSize(d ? d.output : this.localFile, kills).size.catch(failed),
         this.hashed.read(this.localFile, Context.current().cancellationSignal),
       ]);
       this.rawBytes = tested;
+      await ageFirst();
       return;
     }
     const source = (await store.get(key)).pipe(this.hashed as HashTap);
     if (this.input.format === 'custom' && this.input.compression === 'zstd') {
-      const tester = zstdTestSize(undefined, kills);
+      const tester = zstdTestSize(d?.output, kills);
       await pipeline(
         source,
-        teeTo([tester.stdin], () => undefined),
+        teeTo([d ? d.input! : tester.stdin!], () => undefined),
       );
       this.rawBytes = await tester.size.catch(failed);
+      await ageFirst();
+      return;
+    }
+    if (d) {
+      // The decrypted stream into the decoder; the stored bytes into age.
+      const decoding = this.decodeStream(d.output, kills).catch(failed);
+      await pipeline(
+        source,
+        teeTo([d.input!], () => undefined),
+      );
+      await decoding;
+      await ageFirst();
       return;
     }
     const input = new PassThrough();
@@ -258,19 +273,21 @@ class ReadWhole {
 }
 
 /**
- * `zstd -t -v` of a file (or of what is written to `stdin`): proves every frame's checksum to the
- * end and reports the decompressed size.
+ * `zstd -t -v` of a file, of another child's stdout (handed over: read child to child), or of what
+ * is written to `stdin`: proves every frame's checksum to the end and reports the decompressed size.
  */
-function zstdTestSize(file: string, kills: (() => void)[]): Promise<number>;
-function zstdTestSize(file: undefined, kills: (() => void)[]): { stdin: Writable; size: Promise<number> };
 function zstdTestSize(
-  file: string | undefined,
+  source: string | Readable | undefined,
   kills: (() => void)[],
-): Promise<number> | { stdin: Writable; size: Promise<number> } {
-  const tester = spawn('zstd', ['-t', '-v', ...(file ? ['--', file] : [])], {
+): { stdin: Writable | null; size: Promise<number> } {
+  const file = typeof source === 'string' ? source : undefined;
+  const stdin: 'ignore' | 'pipe' | Readable = typeof source === 'string' ? 'ignore' : (source ?? 'pipe');
+  const tester: ChildProcess = spawn('zstd', ['-t', '-v', ...(file ? ['--', file] : [])], {
     env: toolEnv(),
-    stdio: [file ? 'ignore' : 'pipe', 'ignore', 'pipe'],
+    stdio: [stdin, 'ignore', 'pipe'],
   });
+  // Our end of a handed-over pipe closes: zstd alone reads it.
+  if (source && typeof source !== 'string') source.destroy();
   kills.push(() => tester.kill('SIGKILL'));
   const tail = new StderrTail();
   tail.attach(tester.stderr);
@@ -281,7 +298,7 @@ function zstdTestSize(
     if (!m) throw new Error(`zstd -t did not report the decompressed size: ${tail.toString()}`);
     return Number(m[1]);
   });
-  return file ? size : { stdin: tester.stdin!, size };
+  return { stdin: tester.stdin, size };
 }
 
 /** Resolves with the first `n` bytes (or all, if the stream is shorter) and leaves the stream paused after them. */

@@ -1,5 +1,6 @@
 import { Client, type ClientConfig } from 'pg';
 import { parseDerivedDatabaseName } from '../../common/restore';
+import { explainTlsError, pgDriverTls, pgSslEnv, type PgSslFiles } from './tls';
 
 /** How to reach PostgreSQL. The password is here only for child-process env and `pg`; never argv, never a workflow argument. */
 export interface PgConnectionSettings {
@@ -9,6 +10,8 @@ export interface PgConnectionSettings {
   /** The maintenance/default database (PGDATABASE). Operations name their own database. */
   readonly database: string;
   readonly sslmode: string | undefined;
+  /** PGSSLROOTCERT, PGSSLCERT, PGSSLKEY, PGSSLCRL: read by `pg` here and by libpq in the child tools. */
+  readonly ssl: PgSslFiles;
   readonly passfile: string | undefined;
   readonly password: string | undefined;
   /** Folder holding pg_dump/pg_restore/psql of the server's major version (DBOPS_PG_BIN_DIR). */
@@ -44,13 +47,7 @@ export function pgClientConfig(
   database = settings.database,
   appName = 'dbops',
 ): ClientConfig {
-  const ssl =
-    settings.sslmode === undefined ||
-    settings.sslmode === 'disable' ||
-    settings.sslmode === 'allow' ||
-    settings.sslmode === 'prefer'
-      ? undefined
-      : { rejectUnauthorized: settings.sslmode === 'verify-ca' || settings.sslmode === 'verify-full' };
+  const ssl = pgDriverTls(settings.sslmode, settings.ssl);
   return {
     host: settings.host,
     port: settings.port,
@@ -63,7 +60,10 @@ export function pgClientConfig(
   };
 }
 
-/** Environment for pg_dump/pg_restore/psql: libpq variables, so nothing secret is in argv. */
+/**
+ * Environment for pg_dump/pg_restore/psql: libpq variables, so nothing secret is in argv. The whole
+ * environment (extendEnv: false): the TLS files must be here, or the tools would not check what `pg` checks.
+ */
 export function pgChildEnv(
   settings: PgConnectionSettings,
   database = settings.database,
@@ -79,7 +79,7 @@ export function pgChildEnv(
   if (settings.password !== undefined) env.PGPASSWORD = settings.password;
   if (settings.passfile !== undefined) env.PGPASSFILE = settings.passfile;
   if (settings.sslmode !== undefined) env.PGSSLMODE = settings.sslmode;
-  return env;
+  return { ...env, ...pgSslEnv(settings.ssl) };
 }
 
 /** Connects, runs `fn`, always disconnects. */
@@ -92,7 +92,11 @@ export async function withPg<T>(
   client.on('error', () => {
     /* a dropped connection surfaces on the pending query; don't crash the worker */
   });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (err) {
+    throw explainTlsError(err, settings.sslmode, settings.ssl, describeServer(settings));
+  }
   try {
     return await fn(client);
   } finally {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { BackupCompression } from '../../common/backup';
 import { toolEnv } from './binaries';
@@ -195,4 +195,38 @@ export function decompress(compression: BackupCompression, input: Readable): Dec
   done.catch(() => undefined);
   input.pipe(out);
   return { stream: out, done, kill: () => out.destroy() };
+}
+
+/**
+ * Feeds each target while it accepts (tar -t may stop early, a failed decoder closes its input)
+ * and keeps reading to the end, so the stream is hashed whole whatever the readers do.
+ */
+export function teeTo(targets: Writable[], onChunk: (chunk: Buffer) => void): Writable {
+  const open = targets.map(() => true);
+  targets.forEach((t, i) => {
+    t.on('error', () => (open[i] = false));
+    t.on('close', () => (open[i] = false));
+  });
+  const writeTo = (i: number, chunk: Buffer) =>
+    new Promise<void>((resolve) => {
+      const t = targets[i]!;
+      if (!open[i] || !t.writable || t.write(chunk)) return resolve();
+      const go = () => {
+        t.off('drain', go);
+        t.off('close', go);
+        resolve();
+      };
+      t.on('drain', go);
+      t.on('close', go);
+    });
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      onChunk(chunk);
+      Promise.all(targets.map((_, i) => writeTo(i, chunk))).then(() => done(), done);
+    },
+    final(done) {
+      targets.forEach((t, i) => open[i] && t.end());
+      done();
+    },
+  });
 }

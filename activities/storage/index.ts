@@ -30,9 +30,9 @@ import { loadManifestKey } from './manifest-key';
 import { MAX_MANIFEST_BYTES } from './manifest-schema';
 import { MirroredStore, mirrorOf } from './mirror';
 import { S3Store } from './s3';
-import type { BackupStore, StorageSettings } from './types';
+import type { AgeSettings, BackupStore, StorageSettings } from './types';
 
-export type { BackupStore, StorageSettings, ObjectInfo, PutOptions } from './types';
+export type { AgeSettings, BackupStore, StorageSettings, ObjectInfo, PutOptions } from './types';
 export { loadManifest } from './manifest';
 export { ManifestKey, signatureStatus } from './manifest-key';
 export { compareMirror, mirrorOf, repairMirror, MirroredStore, type LocalCopy } from './mirror';
@@ -43,6 +43,11 @@ export { compareMirror, mirrorOf, repairMirror, MirroredStore, type LocalCopy } 
  */
 export function withManifestKey(storage: StorageSettings, keyFile: string | undefined): StorageSettings {
   return keyFile === undefined ? storage : { ...storage, manifestKey: loadManifestKey(keyFile) };
+}
+
+/** The store's settings with client-side encryption (DBOPS_BACKUP_AGE_*): workers write and read with it. */
+export function withAge(storage: StorageSettings, age: AgeSettings): StorageSettings {
+  return { ...storage, age };
 }
 
 export function createBackupStore(settings: StorageSettings): BackupStore {

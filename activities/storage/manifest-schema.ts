@@ -54,6 +54,15 @@ export const backupManifestSchema = z.strictObject({
   dumpOptions: z.strictObject({ noOwner: z.boolean(), noPrivileges: z.boolean() }).optional(),
   tables: z.array(tableRowCount),
   integrity: z.strictObject({ checkedAt: timestamp, checks: z.string().max(10_000) }),
+  encryption: z
+    .strictObject({
+      alg: z.literal('age'),
+      recipients: z
+        .array(z.string().regex(/^[0-9a-f]{16}$/, 'expected 16 lowercase hex digits'))
+        .min(1)
+        .max(100),
+    })
+    .optional(),
   adopted: z
     .strictObject({
       source: z.string().min(1).max(2000),

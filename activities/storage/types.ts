@@ -7,6 +7,18 @@ import type { ManifestKey } from './manifest-key';
  */
 interface ManifestTrust {
   readonly manifestKey?: ManifestKey;
+  /** DBOPS_BACKUP_AGE_*: archives written are encrypted for the recipients, read with the identity. */
+  readonly age?: AgeSettings;
+}
+
+/** Client-side archive encryption (activities/postgres/age.ts). */
+export interface AgeSettings {
+  /** The age binary (DBOPS_AGE_BIN). */
+  readonly bin: string;
+  /** age1… public keys: new backups are encrypted for all of them; empty: backups stay plain. */
+  readonly recipients: readonly string[];
+  /** The identity file that decrypts (DBOPS_BACKUP_AGE_IDENTITY); without it encrypted backups cannot be read here. */
+  readonly identityFile?: string;
 }
 
 /** Where backups live: a local folder (the embedded stack's default) or an S3 bucket. */

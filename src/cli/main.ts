@@ -16,6 +16,7 @@ import { registerVerifyCommand } from './commands/verify';
 import { registerBackupCommand } from './commands/backup';
 import { registerBackupsCommand } from './commands/backups';
 import { registerSchedulesCommand } from './commands/schedules';
+import { registerCodecServerCommand } from './commands/codec-server';
 
 export function buildProgram(): Command {
   const program = new Command('dbops')
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerBackupCommand(program);
   registerBackupsCommand(program);
   registerSchedulesCommand(program);
+  registerCodecServerCommand(program);
   registerDbLifecycleCommands(dbCommandGroup(program));
   return program;
 }

@@ -1,16 +1,22 @@
 import { Client, Connection } from '@temporalio/client';
 import { workflowRunUrl } from '../../common/links';
+import { explainTemporalConnectError, temporalConnectionOptions } from '../../activities/temporal-connection';
 import type { Config } from '../config';
+import { dataConverter } from '../codec/data-converter';
 
 /** The one place that builds the Temporal connection and client for the CLI, tests and benchmarks. */
 export async function connectClient(config: Config): Promise<{ client: Client; connection: Connection }> {
   const connection = await Connection.connect({
-    address: config.temporal.address,
-    tls: config.temporal.tls ? {} : undefined,
-    apiKey: config.temporal.apiKey,
+    ...temporalConnectionOptions(config.temporal),
     connectTimeout: '5s',
+  }).catch((err: unknown) => {
+    throw explainTemporalConnectError(err, config.temporal);
   });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    dataConverter: dataConverter(config),
+  });
   return { client, connection };
 }
 

@@ -12,6 +12,10 @@ export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.
     PGPASSFILE: config.pg.passfile,
     PGDATABASE: config.pg.database,
     PGSSLMODE: config.pg.sslmode,
+    PGSSLROOTCERT: config.pg.ssl.rootCert,
+    PGSSLCERT: config.pg.ssl.cert,
+    PGSSLKEY: config.pg.ssl.key,
+    PGSSLCRL: config.pg.ssl.crl,
     DBOPS_PG_BIN_DIR: config.pg.binDir,
     ...(config.verifyPg && {
       DBOPS_VERIFY_PGHOST: config.verifyPg.host,
@@ -27,9 +31,19 @@ export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.
     DBOPS_TEMPORAL_NAMESPACE: config.temporal.namespace,
     DBOPS_TASK_QUEUE: config.temporal.taskQueue,
     DBOPS_TEMPORAL_UI_URL: config.temporal.uiUrl,
+    DBOPS_TEMPORAL_TLS: config.temporal.tls,
+    DBOPS_TEMPORAL_TLS_CA: config.temporal.tlsFiles.ca,
+    DBOPS_TEMPORAL_TLS_CERT: config.temporal.tlsFiles.cert,
+    DBOPS_TEMPORAL_TLS_KEY: config.temporal.tlsFiles.key,
+    DBOPS_TEMPORAL_TLS_SERVER_NAME: config.temporal.tlsFiles.serverName,
     DBOPS_TEMPORAL_API_KEY: config.temporal.apiKey,
     DBOPS_MILVUS_ADDRESS: config.milvus.address,
     DBOPS_MILVUS_TOKEN: config.milvus.token,
+    DBOPS_MILVUS_TLS: config.milvus.tls.on,
+    DBOPS_MILVUS_TLS_CA: config.milvus.tls.ca,
+    DBOPS_MILVUS_TLS_CERT: config.milvus.tls.cert,
+    DBOPS_MILVUS_TLS_KEY: config.milvus.tls.key,
+    DBOPS_MILVUS_TLS_SERVER_NAME: config.milvus.tls.serverName,
     DBOPS_MILVUS_DIM: config.milvus.dim,
     DBOPS_STORAGE: config.storage.kind,
     ...(config.storage.kind === 'local'
@@ -37,6 +51,8 @@ export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.
       : {
           DBOPS_S3_BUCKET: config.storage.bucket,
           DBOPS_S3_ENDPOINT: config.storage.endpoint,
+          // Shown where it matters: the config refuses an http:// endpoint without it.
+          DBOPS_S3_ALLOW_HTTP: /^http:/i.test(config.storage.endpoint ?? '') || undefined,
           DBOPS_S3_PREFIX: config.storage.prefix,
           DBOPS_BACKUP_MIRROR: config.storage.mirror?.kind ?? 'none',
           ...(config.storage.mirror && { DBOPS_BACKUP_DIR: config.storage.mirror.dir }),
@@ -55,6 +71,12 @@ export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.
     DBOPS_APPROVERS_FILE: config.restore.approversFile,
     DBOPS_SIGNING_KEY: config.restore.signingKey,
     DBOPS_MANIFEST_KEY: config.manifestKeyFile,
+    DBOPS_BACKUP_AGE_RECIPIENTS: config.age.recipients.length ? config.age.recipients.join(',') : undefined,
+    DBOPS_BACKUP_AGE_IDENTITY: config.age.identityFile,
+    DBOPS_AGE_BIN: config.age.bin,
+    // The file and key ids (the first encrypts), never a key.
+    DBOPS_PAYLOAD_KEYS:
+      config.payloadKeys && `${config.payloadKeys.file} (keys ${config.payloadKeys.ids.join(', ')})`,
     DBOPS_BACKUP_TIME: `${config.backup.scheduleTime} ${config.backup.timezone}`,
     DBOPS_SLACK_WEBHOOK_URL: config.slackWebhookUrl,
     DBOPS_LOG_LEVEL: config.log.level,

@@ -2,11 +2,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { z } from 'zod';
+import type { MilvusTls } from '../../activities/milvus/client';
 import type { PgConnectionSettings } from '../../activities/postgres/connection';
-import type { StorageSettings } from '../../activities/storage/types';
+import type { AgeSettings, StorageSettings } from '../../activities/storage/types';
 import type { BackupCompression, BackupFormat } from '../../common/backup';
 import { parseFailpoint, type FailpointAction, type FailpointName } from '../../common/failpoints';
+import type { PayloadKeyring } from '../codec/keys';
 import { readAliases, warnOncePerProcess } from './aliases';
+import { ConfigError } from './errors';
+import { payloadKeys, storageSettings, verificationServer } from './sections';
+import { connectionSecurity, type temporalTlsFiles } from './tls';
 import {
   SECRET_VARIABLES,
   STACK_VARIABLES,
@@ -27,6 +32,7 @@ export {
 } from './variables';
 export type { AliasName, LogFormatName, LogLevelName } from './variables';
 export { onceEach } from './aliases';
+export { ConfigError } from './errors';
 export { describeConfig } from './describe';
 
 /**
@@ -44,13 +50,6 @@ export const REPO_ROOT = path.resolve(
   '..',
   __dirname.includes(`${path.sep}dist${path.sep}`) ? '..' : '',
 );
-
-export class ConfigError extends Error {
-  constructor(readonly problems: readonly string[]) {
-    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
-    this.name = 'ConfigError';
-  }
-}
 
 export type PgSettings = PgConnectionSettings;
 
@@ -77,11 +76,13 @@ export interface Config {
     readonly taskQueue: string;
     readonly uiUrl: string;
     readonly tls: boolean;
+    readonly tlsFiles: ReturnType<typeof temporalTlsFiles>;
     readonly apiKey: string | undefined;
   };
   readonly milvus: {
     readonly address: string;
     readonly token: string | undefined;
+    readonly tls: MilvusTls;
     readonly dim: number;
     readonly metric: 'COSINE' | 'IP' | 'L2';
     readonly indexType: 'HNSW' | 'IVF_FLAT';
@@ -112,6 +113,10 @@ export interface Config {
   };
   /** DBOPS_MANIFEST_KEY: the Ed25519 key (PEM file) that signs and proves backup manifests. */
   readonly manifestKeyFile: string | undefined;
+  /** DBOPS_BACKUP_AGE_RECIPIENTS / _IDENTITY, DBOPS_AGE_BIN: client-side backup encryption (workers). */
+  readonly age: AgeSettings;
+  /** DBOPS_PAYLOAD_KEYS: the keys that encrypt Temporal payloads (src/codec/); undefined: payloads in clear. */
+  readonly payloadKeys: PayloadKeyring | undefined;
   readonly migrations: {
     readonly dir: string;
     readonly lockTimeoutMs: number;
@@ -237,12 +242,15 @@ export function loadConfig(
 
   const storage = storageSettings(v, stackHome);
 
+  const security = connectionSecurity(v);
+  if (security.problems.length) throw new ConfigError(security.problems);
   const pg: PgSettings = {
     host: v.PGHOST,
     port: v.PGPORT,
     user: v.PGUSER,
     database: v.PGDATABASE,
     sslmode: v.PGSSLMODE,
+    ssl: security.pgSsl,
     passfile: v.PGPASSFILE,
     password: v.PGPASSWORD,
     binDir: v.DBOPS_PG_BIN_DIR,
@@ -254,17 +262,11 @@ export function loadConfig(
     scratchDir: path.resolve(v.DBOPS_SCRATCH_DIR ?? os.tmpdir()),
     databases: v.DBOPS_DATABASES?.length ? v.DBOPS_DATABASES : [v.PGDATABASE],
     appRole: v.DBOPS_APP_ROLE,
-    temporal: {
-      address: v.DBOPS_TEMPORAL_ADDRESS,
-      namespace: v.DBOPS_TEMPORAL_NAMESPACE,
-      taskQueue: v.DBOPS_TASK_QUEUE,
-      uiUrl: v.DBOPS_TEMPORAL_UI_URL.replace(/\/+$/, ''),
-      tls: v.DBOPS_TEMPORAL_TLS || Boolean(v.DBOPS_TEMPORAL_API_KEY),
-      apiKey: v.DBOPS_TEMPORAL_API_KEY,
-    },
+    temporal: security.temporal,
     milvus: {
       address: v.DBOPS_MILVUS_ADDRESS,
       token: v.DBOPS_MILVUS_TOKEN,
+      tls: security.milvusTls,
       dim: v.DBOPS_MILVUS_DIM,
       metric: v.DBOPS_MILVUS_METRIC,
       indexType: v.DBOPS_MILVUS_INDEX,
@@ -292,6 +294,12 @@ export function loadConfig(
         v.DBOPS_SIGNING_KEY === 'none' ? 'none' : v.DBOPS_SIGNING_KEY && path.resolve(v.DBOPS_SIGNING_KEY),
     },
     manifestKeyFile: v.DBOPS_MANIFEST_KEY && path.resolve(v.DBOPS_MANIFEST_KEY),
+    age: {
+      bin: v.DBOPS_AGE_BIN,
+      recipients: v.DBOPS_BACKUP_AGE_RECIPIENTS ?? [],
+      ...(v.DBOPS_BACKUP_AGE_IDENTITY && { identityFile: path.resolve(v.DBOPS_BACKUP_AGE_IDENTITY) }),
+    },
+    payloadKeys: v.DBOPS_PAYLOAD_KEYS === undefined ? undefined : payloadKeys(v.DBOPS_PAYLOAD_KEYS),
     migrations: {
       dir: path.resolve(v.DBOPS_MIGRATIONS_DIR ?? path.join(REPO_ROOT, 'migrations')),
       lockTimeoutMs: v.DBOPS_MIGRATION_LOCK_TIMEOUT,
@@ -310,76 +318,6 @@ export function loadConfig(
     failpoints: (v.DBOPS_FAILPOINTS ?? []).map((text) => parseFailpoint(text)!),
   };
   return deepFreeze(config);
-}
-
-const VERIFY_SERVER_VARIABLES = [
-  'DBOPS_VERIFY_PGPORT',
-  'DBOPS_VERIFY_PGUSER',
-  'DBOPS_VERIFY_PGPASSWORD',
-  'DBOPS_VERIFY_PGPASSFILE',
-  'DBOPS_VERIFY_PGDATABASE',
-  'DBOPS_VERIFY_PGSSLMODE',
-] as const;
-
-/**
- * The backup store: S3 when a bucket is set (or DBOPS_STORAGE=s3), else a local folder. The folder
- * (DBOPS_BACKUP_DIR) is the local store, or with DBOPS_BACKUP_MIRROR=local the S3 store's copy.
- */
-function storageSettings(v: Parsed, stackHome: string): Config['storage'] {
-  const storageKind = v.DBOPS_STORAGE ?? (v.DBOPS_S3_BUCKET ? 's3' : 'local');
-  if (storageKind === 's3' && !v.DBOPS_S3_BUCKET) {
-    throw new ConfigError([
-      'DBOPS_STORAGE=s3 needs DBOPS_S3_BUCKET: set the bucket name, or use DBOPS_STORAGE=local',
-    ]);
-  }
-  if (v.DBOPS_BACKUP_MIRROR === 'local' && storageKind !== 's3') {
-    throw new ConfigError([
-      `DBOPS_BACKUP_MIRROR=local keeps a local copy of an S3 store, but the store is the local folder${v.DBOPS_STORAGE === 'local' ? ' (DBOPS_STORAGE=local)' : ' (DBOPS_S3_BUCKET is unset)'}: set DBOPS_S3_BUCKET to the bucket (the copy stays in DBOPS_BACKUP_DIR), or unset DBOPS_BACKUP_MIRROR`,
-    ]);
-  }
-  const dir = path.resolve(v.DBOPS_BACKUP_DIR ?? path.join(stackHome, 'backups'));
-  if (v.DBOPS_S3_SSE === 'aws:kms' && !v.DBOPS_S3_KMS_KEY_ID) {
-    throw new ConfigError(['DBOPS_S3_SSE=aws:kms needs DBOPS_S3_KMS_KEY_ID (the KMS key id or ARN)']);
-  }
-  return storageKind === 's3'
-    ? {
-        kind: 's3',
-        bucket: v.DBOPS_S3_BUCKET as string,
-        endpoint: v.DBOPS_S3_ENDPOINT,
-        region: v.DBOPS_S3_REGION,
-        prefix: v.DBOPS_S3_PREFIX.replace(/^\/+|\/+$/g, ''),
-        forcePathStyle: v.DBOPS_S3_FORCE_PATH_STYLE ?? Boolean(v.DBOPS_S3_ENDPOINT),
-        sse: v.DBOPS_S3_SSE,
-        kmsKeyId: v.DBOPS_S3_KMS_KEY_ID,
-        storageClass: v.DBOPS_S3_STORAGE_CLASS,
-        ...(v.DBOPS_BACKUP_MIRROR === 'local' && { mirror: { kind: 'local', dir } }),
-      }
-    : { kind: 'local', dir };
-}
-
-/**
- * DBOPS_VERIFY_PGHOST names the verification server; each other DBOPS_VERIFY_PG* falls back to its
- * PG* counterpart, except the password (the production password is never sent to another server:
- * DBOPS_VERIFY_PGPASSWORD or the passfile) and the database (default postgres, which every server has).
- */
-function verificationServer(v: Parsed, pg: PgSettings): PgSettings | undefined {
-  if (v.DBOPS_VERIFY_PGHOST === undefined) {
-    const stray = VERIFY_SERVER_VARIABLES.filter((name) => v[name] !== undefined);
-    if (stray.length === 0) return undefined;
-    throw new ConfigError([
-      `${stray.join(', ')} set without DBOPS_VERIFY_PGHOST: set DBOPS_VERIFY_PGHOST to the verification server's host, or unset them to verify on the PG* server`,
-    ]);
-  }
-  return {
-    host: v.DBOPS_VERIFY_PGHOST,
-    port: v.DBOPS_VERIFY_PGPORT ?? pg.port,
-    user: v.DBOPS_VERIFY_PGUSER ?? pg.user,
-    database: v.DBOPS_VERIFY_PGDATABASE ?? 'postgres',
-    sslmode: v.DBOPS_VERIFY_PGSSLMODE ?? pg.sslmode,
-    passfile: v.DBOPS_VERIFY_PGPASSFILE ?? pg.passfile,
-    password: v.DBOPS_VERIFY_PGPASSWORD,
-    binDir: pg.binDir,
-  };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -73,6 +73,11 @@ export const variables = {
   PGPASSFILE: z.string().optional(),
   PGDATABASE: identifier.default('recsys'),
   PGSSLMODE: sslmode.optional(),
+  /** libpq's TLS files (paths; PGSSLROOTCERT=system: the system CAs), for `pg` and the child tools alike. */
+  PGSSLROOTCERT: z.string().min(1).optional(),
+  PGSSLCERT: z.string().min(1).optional(),
+  PGSSLKEY: z.string().min(1).optional(),
+  PGSSLCRL: z.string().min(1).optional(),
   DBOPS_PG_BIN_DIR: z.string().optional(),
   DBOPS_DATABASES: csv(identifier).optional(),
   DBOPS_APP_ROLE: identifier.default('recsys_app'),
@@ -90,10 +95,22 @@ export const variables = {
   DBOPS_TASK_QUEUE: z.string().min(1).default('dbops'),
   DBOPS_TEMPORAL_UI_URL: url.default('http://127.0.0.1:18233'),
   DBOPS_TEMPORAL_TLS: bool.default(false),
+  /** PEM files: the CA that signed the server (default: the system CAs), and the mTLS client pair. */
+  DBOPS_TEMPORAL_TLS_CA: z.string().min(1).optional(),
+  DBOPS_TEMPORAL_TLS_CERT: z.string().min(1).optional(),
+  DBOPS_TEMPORAL_TLS_KEY: z.string().min(1).optional(),
+  /** The name the server certificate holds, when DBOPS_TEMPORAL_ADDRESS's host is not it (a proxy, an IP). */
+  DBOPS_TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
   DBOPS_TEMPORAL_API_KEY: z.string().optional(),
 
   DBOPS_MILVUS_ADDRESS: hostPort.default('127.0.0.1:19531'),
   DBOPS_MILVUS_TOKEN: z.string().optional(),
+  /** TLS to Milvus: on, and PEM files (CA; the mTLS pair, sent only with the CA) and the certificate's name. */
+  DBOPS_MILVUS_TLS: bool.default(false),
+  DBOPS_MILVUS_TLS_CA: z.string().min(1).optional(),
+  DBOPS_MILVUS_TLS_CERT: z.string().min(1).optional(),
+  DBOPS_MILVUS_TLS_KEY: z.string().min(1).optional(),
+  DBOPS_MILVUS_TLS_SERVER_NAME: z.string().min(1).optional(),
   DBOPS_MILVUS_DIM: wholeNumber(1, 32768).default(256),
   DBOPS_MILVUS_METRIC: z.enum(['COSINE', 'IP', 'L2']).default('COSINE'),
   DBOPS_MILVUS_INDEX: z.enum(['HNSW', 'IVF_FLAT']).default('HNSW'),
@@ -117,6 +134,8 @@ export const variables = {
     )
     .optional(),
   DBOPS_S3_ENDPOINT: url.optional(),
+  /** An http:// DBOPS_S3_ENDPOINT sends backups and signed requests in clear: accepted only when this says so (the dev stack). */
+  DBOPS_S3_ALLOW_HTTP: bool.default(false),
   DBOPS_S3_REGION: z.string().min(1).default('us-east-1'),
   DBOPS_S3_PREFIX: z
     .string()
@@ -145,6 +164,27 @@ export const variables = {
   /** pg_dump --no-owner / --no-privileges (the spec's backup.sh used both); recorded in the manifest. */
   DBOPS_DUMP_NO_OWNER: bool.default(false),
   DBOPS_DUMP_NO_PRIVILEGES: bool.default(false),
+  /** age recipients (`age1…` public keys, comma or space separated): new backups are encrypted for them. */
+  DBOPS_BACKUP_AGE_RECIPIENTS: z
+    .string()
+    .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(
+              /^age1[02-9ac-hj-np-z]{58}$/,
+              'must be age1… public keys (age-keygen -y <identity> prints one)',
+            ),
+        )
+        .min(1, 'names no recipient'),
+    )
+    .optional(),
+  /** age identity file (a Kubernetes Secret): verification and restore decrypt encrypted backups with it. */
+  DBOPS_BACKUP_AGE_IDENTITY: z.string().min(1).optional(),
+  /** The age binary: Debian's in the image, the one `npm run stack -- up` installs in the dev stack. */
+  DBOPS_AGE_BIN: z.string().min(1).default('age'),
   DBOPS_BACKUP_TIME: z
     .string()
     .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24 h)')
@@ -164,6 +204,11 @@ export const variables = {
   DBOPS_SIGNING_KEY: z.string().min(1).optional(),
   /** Ed25519 private key (PEM file): workers sign the manifests they write and refuse unsigned or mis-signed ones. */
   DBOPS_MANIFEST_KEY: z.string().min(1).optional(),
+  /**
+   * File of Temporal payload keys, a line `<key id>:<base64 of 32 bytes>` each, the first encrypts
+   * (src/codec/keys.ts): when set, workflow inputs, results and history are AES-256-GCM encrypted.
+   */
+  DBOPS_PAYLOAD_KEYS: z.string().min(1).optional(),
   /** Where restores decompress archives and directory dumps stage files; default os.tmpdir(). */
   DBOPS_SCRATCH_DIR: z.string().min(1).optional(),
 
@@ -273,6 +318,8 @@ export const STACK_VARIABLES = {
   DBOPS_TEMPORAL_UI_URL: 'default',
   DBOPS_MILVUS_ADDRESS: 'default',
   DBOPS_S3_ENDPOINT: 'export',
+  DBOPS_S3_ALLOW_HTTP: 'default',
   DBOPS_S3_BUCKET: 'export',
   DBOPS_STACK_HOME: 'export',
+  DBOPS_AGE_BIN: 'default',
 } as const satisfies Partial<Record<VariableName, 'default' | 'export'>>;

@@ -5,9 +5,12 @@ import type { Config } from '../config';
 import { withMilvus } from '../../activities/milvus/client';
 import { resolvePgBinaries } from '../../activities/postgres/binaries';
 import { serverMajorVersion, withPg } from '../../activities/postgres/connection';
+import { pgSecurity } from '../../activities/postgres/tls';
+import { temporalSecurity } from '../../activities/temporal-connection';
 import { buildInfo } from '../build-info';
 import { withClient } from '../client/connection';
 import { rootMessage } from '../../common/failures';
+import { milvusSecurity, s3Security } from './security';
 import { manifestKeyCheck, restoreApprovalsCheck } from './signing';
 import type { Check, CheckContext, CheckResult } from './types';
 import { describeWorkerBuilds } from './worker-builds';
@@ -42,7 +45,11 @@ const checks: Check[] = [
         );
         const available = new Set(ext.rows.map((r) => r.name));
         const missing = ['vector', 'pg_trgm'].filter((e) => !available.has(e));
-        const where = `${pg.host}:${pg.port}/${pg.database}`;
+        const ssl = await client.query<{ ssl: boolean }>(
+          'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+        );
+        const security = pgSecurity(ssl.rows[0]?.ssl === true, pg.sslmode, pg.ssl);
+        const where = `${pg.host}:${pg.port}/${pg.database} (connection: ${security})`;
         if (missing.length) {
           return {
             status: 'fail',
@@ -77,7 +84,7 @@ const checks: Check[] = [
         const ns = await client.workflowService.describeNamespace({ namespace: config.temporal.namespace });
         const sys = await client.workflowService.getSystemInfo({});
         return {
-          detail: `${config.temporal.address}: server ${sys.serverVersion || '?'}, namespace "${ns.namespaceInfo?.name ?? config.temporal.namespace}" present; Web UI ${config.temporal.uiUrl}`,
+          detail: `${config.temporal.address}: server ${sys.serverVersion || '?'}, namespace "${ns.namespaceInfo?.name ?? config.temporal.namespace}" present; Web UI ${config.temporal.uiUrl}; connection: ${temporalSecurity(config.temporal)}`,
         };
       });
     },
@@ -112,10 +119,12 @@ const checks: Check[] = [
     name: 'milvus',
     required: true,
     async run({ config }) {
-      const { address, token } = config.milvus;
-      return withMilvus({ address, token, timeoutMs: CLIENT_TIMEOUT_MS }, async (client) => {
+      const { address, token, tls } = config.milvus;
+      return withMilvus({ address, token, tls, timeoutMs: CLIENT_TIMEOUT_MS }, async (client) => {
         const version = await client.getVersion();
-        return { detail: `${address}: Milvus ${version.version}` };
+        return {
+          detail: `${address}: Milvus ${version.version}; connection: ${milvusSecurity(config.milvus)}`,
+        };
       });
     },
     hint: ({ config }) =>
@@ -144,7 +153,7 @@ const checks: Check[] = [
         // DBOPS_BACKUP_MIRROR=local: a backup needs both copies, so both places are proven.
         if (storage.mirror) await probeFolder(storage.mirror.dir);
         return {
-          detail: `s3://${storage.bucket}/${storage.prefix} is writable${storage.endpoint ? ` (${storage.endpoint})` : ''}${storage.mirror ? `, and so is the local copy's folder ${storage.mirror.dir}` : ''}`,
+          detail: `s3://${storage.bucket}/${storage.prefix} is writable${storage.endpoint ? ` (${storage.endpoint})` : ''}${storage.mirror ? `, and so is the local copy's folder ${storage.mirror.dir}` : ''}; connection: ${s3Security(storage)}`,
         };
       } finally {
         s3.destroy();

@@ -34,6 +34,8 @@ export function buildEnv(p: StackPaths, pgBinDir: string): StackEnv {
     DBOPS_TEMPORAL_UI_URL: `http://${HOST}:${PORTS.temporalUi}`,
     DBOPS_MILVUS_ADDRESS: `${HOST}:${PORTS.milvus}`,
     DBOPS_S3_ENDPOINT: `http://${HOST}:${PORTS.s3}`,
+    // versitygw on loopback speaks plain HTTP: the one place dbops accepts an http:// endpoint by default.
+    DBOPS_S3_ALLOW_HTTP: 'true',
     DBOPS_S3_BUCKET: S3_BUCKET,
     AWS_ACCESS_KEY_ID: S3_ACCESS_KEY,
     AWS_SECRET_ACCESS_KEY: S3_SECRET_KEY,
@@ -42,6 +44,7 @@ export function buildEnv(p: StackPaths, pgBinDir: string): StackEnv {
     DBOPS_TEMPORAL_TEST_SERVER: path.join(p.venvBin, 'temporal-test-server'),
     DBOPS_TEMPORAL_CLI: path.join(p.venvBin, 'temporal'),
     DBOPS_FLYWAY: p.flyway,
+    DBOPS_AGE_BIN: p.age,
   };
 }
 

@@ -25,6 +25,8 @@ export const PIP_PACKAGES = [
   'milvus==2.3.5',
 ] as const;
 export const VERSITYGW_MODULE = 'github.com/versity/versitygw/cmd/versitygw@v1.8.0';
+/** age and age-keygen (the image has Debian's age); a small module: about 4 s to build here. */
+export const AGE_MODULE = 'filippo.io/age/cmd/...@v1.2.1';
 
 export class InstallError extends Error {
   constructor(
@@ -147,6 +149,21 @@ async function installVersitygw(p: StackPaths): Promise<{ skipped: boolean; deta
   return { skipped: false, detail: VERSITYGW_MODULE };
 }
 
+async function installAge(p: StackPaths): Promise<{ skipped: boolean; detail: string }> {
+  if (isExecutable(p.age) && isExecutable(p.ageKeygen)) return { skipped: true, detail: p.age };
+  const log = path.join(p.logs, 'install-age.log');
+  mkdirSync(p.bin, { recursive: true });
+  const r = await run('go', ['install', AGE_MODULE], {
+    logFile: log,
+    cwd: p.home,
+    env: { GOBIN: p.bin, GOFLAGS: '-mod=mod' },
+    timeoutMs: 20 * 60_000,
+  });
+  if (!r.ok) throw new InstallError('age', r.reason || 'go install failed', log);
+  if (!isExecutable(p.age)) throw new InstallError('age', `go install left no ${p.age}`, log);
+  return { skipped: false, detail: AGE_MODULE };
+}
+
 async function installFlyway(p: StackPaths): Promise<{ skipped: boolean; detail: string }> {
   if (isExecutable(p.flyway)) return { skipped: true, detail: p.flywayDir };
   const log = path.join(p.logs, 'install-flyway.log');
@@ -190,6 +207,7 @@ async function installFlyway(p: StackPaths): Promise<{ skipped: boolean; detail:
 const STEPS: ReadonlyArray<[string, (p: StackPaths) => Promise<{ skipped: boolean; detail: string }>]> = [
   ['venv', installVenv],
   ['versitygw', installVersitygw],
+  ['age', installAge],
   ['flyway', installFlyway],
 ];
 

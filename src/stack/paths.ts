@@ -32,6 +32,9 @@ export interface StackPaths {
   venvMarker: string;
   bin: string;
   versitygw: string;
+  /** age and age-keygen (client-side backup encryption), go-installed beside versitygw. */
+  age: string;
+  ageKeygen: string;
   tools: string;
   flywayDir: string;
   flywayTarball: string;
@@ -65,6 +68,8 @@ export function stackPaths(home: string): StackPaths {
     venvMarker: path.join(venv, '.dbops-installed.json'),
     bin: path.join(home, 'bin'),
     versitygw: path.join(home, 'bin', 'versitygw'),
+    age: path.join(home, 'bin', 'age'),
+    ageKeygen: path.join(home, 'bin', 'age-keygen'),
     tools,
     flywayDir,
     flywayTarball: path.join(tools, `flyway-commandline-${FLYWAY_VERSION}.tar.gz`),

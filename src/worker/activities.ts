@@ -5,7 +5,7 @@ import {
   createPostgresActivities,
   createRestoreActivities,
 } from '../../activities/postgres';
-import { createStorageActivities, withManifestKey } from '../../activities/storage';
+import { createStorageActivities, withAge, withManifestKey } from '../../activities/storage';
 import { createNotifyActivities } from '../../activities/notify';
 import { createSystemActivities } from '../../activities/system';
 import { createMilvusActivities } from '../../activities/milvus';
@@ -17,7 +17,7 @@ import { createApprovalActivities } from '../../activities/approvals';
  */
 export function buildActivities(config: Config, identity = `dbops@${os.hostname()}:${process.pid}`) {
   // DBOPS_MANIFEST_KEY is read here, at start: a missing or wrong key stops the worker with the fix.
-  const storage = withManifestKey(config.storage, config.manifestKeyFile);
+  const storage = workerStorage(config);
   return {
     ...createSystemActivities({ identity }),
     ...createPostgresActivities({ pg: config.pg, migrations: config.migrations }),
@@ -42,9 +42,14 @@ export function buildActivities(config: Config, identity = `dbops@${os.hostname(
 export function buildDumpActivities(config: Config) {
   return createDumpActivities({
     pg: config.pg,
-    storage: withManifestKey(config.storage, config.manifestKeyFile),
+    storage: workerStorage(config),
     tempDir: config.scratchDir,
   });
+}
+
+/** The store as workers use it: manifests signed and proven (DBOPS_MANIFEST_KEY), archives encrypted (DBOPS_BACKUP_AGE_*). */
+function workerStorage(config: Config) {
+  return withAge(withManifestKey(config.storage, config.manifestKeyFile), config.age);
 }
 
 export type DbopsActivities = ReturnType<typeof buildActivities>;

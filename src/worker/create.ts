@@ -3,11 +3,13 @@ import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { buildInfo, workerIdentity } from '../build-info';
 import type { Config } from '../config';
+import { dataConverter } from '../codec/data-converter';
 import { dumpTaskQueue } from '../../common/ids';
 import { setFailpoints } from '../../activities/failpoints';
 import { buildActivities, buildDumpActivities } from './activities';
 import { WORKFLOW_BUNDLE_PATH, workflowsFromSource } from './bundle';
 import { outcomeSinks } from './outcomes';
+import { explainTemporalConnectError, temporalConnectionOptions } from '../../activities/temporal-connection';
 
 export { resolveSource, WORKFLOW_BUNDLE_PATH } from './bundle';
 
@@ -72,14 +74,15 @@ export async function createWorker(
       `dbops worker: DBOPS_FAILPOINTS is set (${config.failpoints.map(([n]) => n).join(', ')}): this worker will crash or stall on purpose; fault drills only\n`,
     );
   }
-  const connection = await NativeConnection.connect({
-    address: config.temporal.address,
-    tls: config.temporal.tls ? {} : undefined,
-    apiKey: config.temporal.apiKey,
-  });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal)).catch(
+    (err: unknown) => {
+      throw explainTemporalConnectError(err, config.temporal);
+    },
+  );
   // Every poller, workflow task and activity attempt names this build (docs/upgrades.md).
   const build = buildInfo();
-  const named = { identity: workerIdentity(build), buildId: build.id };
+  // Both workers encrypt and decrypt payloads with DBOPS_PAYLOAD_KEYS (src/codec/), outside the sandbox.
+  const named = { identity: workerIdentity(build), buildId: build.id, dataConverter: dataConverter(config) };
   try {
     const worker = await Worker.create({
       ...named,

@@ -52,6 +52,11 @@ const PG_TOOL_ENV = new Set([
   'PGPASSWORD',
   'PGPASSFILE',
   'PGSSLMODE',
+  // TLS files (paths, not secrets): pg_dump, pg_restore and psql verify the server as the driver does.
+  'PGSSLROOTCERT',
+  'PGSSLCERT',
+  'PGSSLKEY',
+  'PGSSLCRL',
   'PGAPPNAME',
   'PGCONNECT_TIMEOUT',
   'PGOPTIONS',

@@ -1,7 +1,9 @@
 import { Client, Connection } from '@temporalio/client';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../../src/config';
+import { dataConverter } from '../../src/codec/data-converter';
 import { createWorker, runWorkers } from '../../src/worker/create';
+import { temporalConnectionOptions } from '../../activities/temporal-connection';
 
 export interface TestWorker {
   worker: Worker;
@@ -24,8 +26,12 @@ export async function startTestWorker(
     ...overrides,
   });
   const running = runWorkers({ worker, dumpWorker });
-  const clientConnection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+  const clientConnection = await Connection.connect(temporalConnectionOptions(config.temporal));
+  const client = new Client({
+    connection: clientConnection,
+    namespace: config.temporal.namespace,
+    dataConverter: dataConverter(config),
+  });
   return {
     worker,
     client,

@@ -243,13 +243,14 @@ describe('what the manifests promise', () => {
   });
 });
 
-describe('signed approvals and signed manifests', () => {
-  function pick(list: unknown, what: string, match: (x: AnyRecord) => boolean): AnyRecord {
-    const found = (list as AnyRecord[] | undefined)?.find(match);
-    if (!found) throw new Error(`no ${what}`);
-    return found;
-  }
+/** The element of a manifest list (env, volumes, mounts) that `match`es; fails naming `what`. */
+function pick(list: unknown, what: string, match: (x: AnyRecord) => boolean): AnyRecord {
+  const found = (list as AnyRecord[] | undefined)?.find(match);
+  if (!found) throw new Error(`no ${what}`);
+  return found;
+}
 
+describe('signed approvals and signed manifests', () => {
   /** The worker's DBOPS_APPROVERS_FILE, its mount and the ConfigMap behind it, in overlay `name`. */
   function approvers(name: string) {
     const pod = find(name, 'Deployment', 'dbops-worker').spec.template.spec;
@@ -312,6 +313,49 @@ describe('signed approvals and signed manifests', () => {
     expect(built.flyway!.objects.some((o) => o.metadata.name === 'dbops-manifest-key')).toBe(false);
     // Components add volumes: the example's bigger /tmp still lands on the tmp volume.
     expect(pick(pod.volumes, 'volume tmp', (v) => v.name === 'tmp').emptyDir.sizeLimit).toBe('50Gi');
+  });
+});
+
+describe('encryption in the example overlay', () => {
+  const podOf = (kind: string, name: string): AnyRecord =>
+    find('example', kind, name).spec.template.spec as AnyRecord;
+  const secretFile = (pod: AnyRecord, variable: string) => {
+    const env = pick(pod.containers[0].env, variable, (e) => e.name === variable);
+    expect(env.valueFrom).toBeUndefined(); // a file path, never the secret itself
+    const dir = path.posix.dirname(env.value as string);
+    const mount = pick(pod.containers[0].volumeMounts, `mount of ${dir}`, (m) => m.mountPath === dir);
+    expect(mount.readOnly).toBe(true);
+    return pick(pod.volumes, `volume ${mount.name}`, (v) => v.name === mount.name).secret as AnyRecord;
+  };
+
+  it('the age identity is mounted into the worker only; the recipients are public, in the ConfigMap', () => {
+    const worker = podOf('Deployment', 'dbops-worker');
+    expect(secretFile(worker, 'DBOPS_BACKUP_AGE_IDENTITY')).toMatchObject({
+      secretName: 'dbops-backup-age-identity',
+      defaultMode: 0o440,
+    });
+    for (const job of built.example!.objects.filter((o) => o.kind === 'Job'))
+      expect(JSON.stringify(job)).not.toContain('age-identity');
+    const config = find('example', 'ConfigMap', 'dbops-config').data as Record<string, string>;
+    const loaded = loadConfig({ DBOPS_STACK_HOME: path.join(tmp, 'no-stack'), ...config });
+    expect(loaded.age.recipients).toEqual([config.DBOPS_BACKUP_AGE_RECIPIENTS]);
+  });
+
+  it('the payload keys reach the worker and the schedules Job (both talk to Temporal), group-readable', () => {
+    for (const [kind, name] of [
+      ['Deployment', 'dbops-worker'],
+      ['Job', 'dbops-schedules-apply'],
+    ] as const) {
+      const pod = podOf(kind, name);
+      expect(secretFile(pod, 'DBOPS_PAYLOAD_KEYS')).toMatchObject({
+        secretName: 'dbops-payload-keys',
+        defaultMode: 0o440,
+      });
+      expect(pod.securityContext.fsGroup).toBe(10001);
+    }
+    // No placeholder Secret for either is shipped: they are made out of band.
+    for (const secret of ['dbops-backup-age-identity', 'dbops-payload-keys'])
+      expect(built.example!.objects.some((o) => o.metadata.name === secret)).toBe(false);
   });
 });
 

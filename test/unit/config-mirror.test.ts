@@ -4,7 +4,11 @@ import { describeConfig, loadConfig } from '../../src/config';
 import { configProblems } from '../helpers/errors';
 
 const base = { DBOPS_STACK_HOME: '/nonexistent-stack-home' };
-const s3 = { DBOPS_S3_BUCKET: 'dbops-backups', DBOPS_S3_ENDPOINT: 'http://127.0.0.1:19002' };
+const s3 = {
+  DBOPS_S3_BUCKET: 'dbops-backups',
+  DBOPS_S3_ENDPOINT: 'http://127.0.0.1:19002',
+  DBOPS_S3_ALLOW_HTTP: 'true',
+};
 
 const problemsOf = (env: Record<string, string>) => configProblems({ ...base, ...env });
 

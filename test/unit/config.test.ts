@@ -131,6 +131,7 @@ describe('config', () => {
       ...base,
       DBOPS_S3_BUCKET: 'backups-1',
       DBOPS_S3_ENDPOINT: 'http://127.0.0.1:19002',
+      DBOPS_S3_ALLOW_HTTP: 'true',
     });
     expect(config.storage).toMatchObject({
       kind: 's3',

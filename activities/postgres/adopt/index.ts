@@ -21,8 +21,7 @@ import {
 import { failureTypeOf, FailureType } from '../../../common/failures';
 import { createBackupStore, loadManifest, type BackupStore, type StorageSettings } from '../../storage';
 import { manifestToWrite } from '../../storage/manifest';
-import { teeTo } from '../archive-check';
-import { HashTap } from '../dump-pipeline';
+import { HashTap, teeTo } from '../dump-pipeline';
 import { SpecDumpInspector, type PlainDumpFacts } from './inspect';
 import { openSource, type AdoptSource, type SourceFile } from './sources';
 

@@ -39,7 +39,9 @@ export function createDumpActivities(deps: DumpDeps) {
     ): Promise<{ checks: string; rawBytes: number }> {
       // pg_restore must be at least as new as the pg_dump that wrote the archive.
       const bins = await resolvePgBinaries(deps.pg.binDir, parseInt(input.pgDumpVersion, 10));
-      const { checks, rawBytes } = await checkStoredArchive(deps.storage, bins.path('pg_restore'), input);
+      const { checks, rawBytes } = await checkStoredArchive(deps.storage, bins.path('pg_restore'), input, {
+        ciphertextWithoutIdentity: true,
+      });
       return { checks, rawBytes };
     },
   };

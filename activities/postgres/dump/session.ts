@@ -4,13 +4,16 @@ import path from 'node:path';
 import type { Client as PgClient } from 'pg';
 import {
   type BackupCompression,
+  type BackupEncryption,
   type BackupFormat,
   type TableRowCount,
   backupFileKey,
   dumpFileName,
 } from '../../../common/backup';
 import { type DumpOptions, parseDumpOptions } from '../../../common/dump-options';
-import { createBackupStore, type StorageSettings } from '../../storage';
+import { FailureType, failure } from '../../../common/failures';
+import { type AgeSettings, createBackupStore, type StorageSettings } from '../../storage';
+import { recipientFingerprint } from '../age';
 import { resolvePgBinaries, STATISTICS_SINCE_MAJOR } from '../binaries';
 import { pgChildEnv, type PgConnectionSettings } from '../connection';
 import { withProgress } from '../progress';
@@ -50,6 +53,8 @@ export interface DumpResult {
   readonly statistics: boolean;
   /** The options pg_dump ran with: what the manifest records. */
   readonly dumpOptions: DumpOptions;
+  /** The archive is age-encrypted for these recipients (DBOPS_BACKUP_AGE_RECIPIENTS). */
+  readonly encryption?: BackupEncryption;
   readonly tables: TableRowCount[];
   readonly startedAt: string;
   readonly finishedAt: string;
@@ -64,7 +69,8 @@ const HEARTBEAT_MS = 3000;
  */
 export async function dumpToStore(deps: DumpDeps, input: DumpInput): Promise<DumpResult> {
   const startedAt = new Date();
-  const file = dumpFileName(input.format, input.compression);
+  const age = encryptionOf(deps.storage.age, input);
+  const file = dumpFileName(input.format, input.compression, age !== undefined);
   const key = backupFileKey(input.database, input.backupId, file);
   const scratchBase = deps.tempDir ?? os.tmpdir();
   const store = createBackupStore(deps.storage);
@@ -111,7 +117,7 @@ export async function dumpToStore(deps: DumpDeps, input: DumpInput): Promise<Dum
           options: dumpOptions,
           kills,
         });
-        const dumping = { compression: input.compression, store, key, tmp, kills, progress, pgDump };
+        const dumping = { compression: input.compression, age, store, key, tmp, kills, progress, pgDump };
         const stored = await (input.format === 'directory'
           ? uploadDirectory(dumping)
           : uploadStream(dumping));
@@ -126,6 +132,9 @@ export async function dumpToStore(deps: DumpDeps, input: DumpInput): Promise<Dum
           schemaVersion: schema,
           statistics: withStatistics,
           dumpOptions,
+          ...(age && {
+            encryption: { alg: 'age' as const, recipients: age.recipients.map(recipientFingerprint) },
+          }),
           tables,
           startedAt: startedAt.toISOString(),
           finishedAt: new Date().toISOString(),
@@ -137,4 +146,19 @@ export async function dumpToStore(deps: DumpDeps, input: DumpInput): Promise<Dum
     if (tmp) await rm(tmp, { recursive: true, force: true });
     await store.close();
   }
+}
+
+/**
+ * The age settings a dump encrypts with, or undefined without recipients. Encryption streams
+ * pg_dump | zstd | age, child to child: a directory dump is written to the scratch folder first and
+ * gzip runs in Node, so both would hold plaintext where none may be; they are refused.
+ */
+function encryptionOf(age: AgeSettings | undefined, input: DumpInput): AgeSettings | undefined {
+  if (!age || age.recipients.length === 0) return undefined;
+  if (input.format === 'directory' || input.compression !== 'zstd')
+    throw failure(
+      FailureType.InvalidInput,
+      `an encrypted backup (DBOPS_BACKUP_AGE_RECIPIENTS is set) streams pg_dump | zstd | age with no plaintext on disk or in the worker: use format custom or plain with zstd compression, not ${input.format} with ${input.compression}`,
+    );
+  return age;
 }

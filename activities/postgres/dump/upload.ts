@@ -4,7 +4,8 @@ import type { Readable } from 'node:stream';
 import { Context } from '@temporalio/activity';
 import type { BackupCompression } from '../../../common/backup';
 import { FailureType, failure } from '../../../common/failures';
-import type { BackupStore } from '../../storage';
+import type { AgeSettings, BackupStore } from '../../storage';
+import { ageEncrypt } from '../age';
 import { toolEnv } from '../binaries';
 import { compress, exitOf, gateOnSuccess, HashTap, StderrTail } from '../dump-pipeline';
 import type { PgDump } from './pg-dump';
@@ -12,6 +13,8 @@ import type { PgDump } from './pg-dump';
 /** One dump on its way into the store. */
 export interface Dumping {
   readonly compression: BackupCompression;
+  /** Encrypt for these recipients after compressing (zstd's stdout straight into age). */
+  readonly age?: AgeSettings;
   readonly store: BackupStore;
   readonly key: string;
   /** Scratch folder (the directory format's pg_dump output; only that format has one). */
@@ -46,12 +49,16 @@ export async function uploadStream(d: Dumping): Promise<Uploaded> {
   const stdout = pgDump.stdout as unknown as Readable;
   const c = compress(d.compression, raw ? stdout.pipe(raw) : stdout, { handOver });
   d.kills.push(() => c.kill());
+  // pg_dump | zstd | age: Node sees ciphertext only (the session allows encryption with zstd only).
+  const e = d.age ? ageEncrypt(d.age, c.stream) : undefined;
+  if (e) d.kills.push(() => e.kill());
   d.progress.phase = 'dumping+uploading';
   let stored: { sizeBytes: number; sha256: string };
   try {
-    stored = await put(d, c.stream, async () => {
+    stored = await put(d, e?.stream ?? c.stream, async () => {
       await pgDumpExit;
       await c.done;
+      await e?.done;
     });
   } catch (err) {
     // pg_dump failing on its own explains the failure best (its stderr; the upload then fails

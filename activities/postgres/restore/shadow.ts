@@ -94,7 +94,15 @@ async function restoreInto(
           const r: Restoring = { database: input.database, bins, env, kills, step };
           const file = path.join(tmp, UNPACKED[manifest.format]);
           // Nothing reads the archive before this proves it: no byte reaches psql or pg_restore unproven.
-          await unpackProven(store, manifest, file, kills, read, Context.current().cancellationSignal);
+          await unpackProven(
+            store,
+            manifest,
+            file,
+            kills,
+            read,
+            Context.current().cancellationSignal,
+            deps.storage.age,
+          );
           if (manifest.format === 'plain') await psqlFromFile(r, file);
           else await pgRestoreFromFile(r, manifest, file, tmp, input.jobs, statisticsRestored);
           return { bytes: read.bytes, durationMs: Date.now() - started, statisticsRestored };

@@ -14,8 +14,9 @@ import { PassThrough, Transform, type Readable, type Writable } from 'node:strea
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { type BackupManifest, backupFileKey } from '../../../common/backup';
-import { FailureType, failure } from '../../../common/failures';
-import type { BackupStore } from '../../storage';
+import { FailureType, failure, failureTypeOf } from '../../../common/failures';
+import type { AgeSettings, BackupStore } from '../../storage';
+import { ageDecrypt } from '../age';
 import { toolEnv } from '../binaries';
 import { exitOf, StderrTail } from '../dump-pipeline';
 import { PlainDumpText } from './plain-text';
@@ -24,7 +25,16 @@ import { assertDigest } from './source';
 
 export type Unpackable = Pick<
   BackupManifest,
-  'id' | 'database' | 'file' | 'format' | 'compression' | 'sizeBytes' | 'sha256' | 'rawBytes' | 'adopted'
+  | 'id'
+  | 'database'
+  | 'file'
+  | 'format'
+  | 'compression'
+  | 'sizeBytes'
+  | 'sha256'
+  | 'rawBytes'
+  | 'adopted'
+  | 'encryption'
 >;
 
 const READ_CHUNK = 1 << 20;
@@ -75,6 +85,8 @@ interface Decoded {
   readonly error?: Error;
   /** The error lies outside the archive (a full scratch folder, a killed decoder): never a verdict. */
   readonly outside?: string;
+  /** The worker cannot decrypt it (no identity, or not one of its recipients'): never a verdict. */
+  readonly misconfigured?: boolean;
 }
 
 interface Decoder {
@@ -152,6 +164,33 @@ function decoder(
   return { input, holdsChunks: false, done };
 }
 
+/**
+ * An encrypted archive (BackupManifest.encryption): the stored bytes go through `age --decrypt`
+ * first, its output into `inner`. A missing or wrong identity comes out as its own Misconfigured
+ * failure (the backup may be fine), not as an archive that does not decompress.
+ */
+function decrypting(
+  inner: Decoder,
+  manifest: Unpackable,
+  age: AgeSettings | undefined,
+  kills: (() => void)[],
+): Decoder {
+  const d = ageDecrypt(age, manifest.id, manifest.encryption!.recipients);
+  kills.push(() => d.kill());
+  d.output.pipe(inner.input);
+  d.output.once('error', () => inner.input.destroy());
+  const decrypted = d.done.then(
+    () => undefined,
+    (err: Error) => err,
+  );
+  const done = Promise.all([decrypted, inner.done]).then(([dErr, decoded]): Decoded => {
+    if (dErr && failureTypeOf(dErr) === FailureType.Misconfigured)
+      return { error: dErr, misconfigured: true };
+    return dErr ? { error: dErr } : decoded;
+  });
+  return { input: d.input!, holdsChunks: false, done };
+}
+
 /** Writes `chunk` unless `target` has closed (a decoder that gave up); resolves once it is taken. */
 function offer(target: Writable, chunk: Buffer): Promise<void> {
   if (target.destroyed || target.writableEnded) return Promise.resolve();
@@ -177,11 +216,13 @@ export async function unpackProven(
   kills: (() => void)[],
   read: { bytes: number },
   signal?: AbortSignal,
+  age?: AgeSettings,
 ): Promise<void> {
   await mkdir(path.dirname(out), { recursive: true });
   const source = await openArchive(store, manifest);
   const scanner = manifest.format === 'plain' ? new PlainDumpText(manifest) : undefined;
-  const decode = decoder(manifest, out, scanner, kills);
+  const plainDecode = decoder(manifest, out, scanner, kills);
+  const decode = manifest.encryption ? decrypting(plainDecode, manifest, age, kills) : plainDecode;
   const hash = createHash('sha256');
   // One chunk in flight to the decoder while the next is read and hashed; a reused buffer comes
   // back only after its write was taken (awaited before the next write).
@@ -199,6 +240,7 @@ export async function unpackProven(
   const decoded = await decode.done;
   const digest = hash.digest('hex');
   assertDigest(manifest, { bytes: read.bytes, digest: () => digest });
+  if (decoded.misconfigured) throw decoded.error!;
   // The decoder's own message first (zstd's names the file and its error): what an operator looks up.
   if (decoded.outside)
     throw failure(
