@@ -39,8 +39,9 @@ FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ARG PG_MAJOR=18
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # PostgreSQL client tools of PG_MAJOR from PGDG (Debian's own are 15), zstd for compressed dumps,
-# openssh-client for ssh-keygen alone: the worker proves signed restore decisions with
-# `ssh-keygen -Y find-principals/verify` against DBOPS_APPROVERS_FILE (no ssh, no sshd is used).
+# age for encrypted ones (DBOPS_BACKUP_AGE_RECIPIENTS), openssh-client for ssh-keygen alone: the
+# worker proves signed restore decisions with `ssh-keygen -Y find-principals/verify` against
+# DBOPS_APPROVERS_FILE (no ssh, no sshd is used).
 # ssh-keygen refuses to run for a uid without a passwd entry, hence the dbops user below.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
