@@ -29,7 +29,7 @@ import {
   pgBin,
   pgEnvFor,
   secs,
-  startBenchRun,
+  inBenchRun,
   startBenchWorker,
   timedShell,
   vars,
@@ -107,14 +107,7 @@ async function benchDbops(
   }
 }
 
-async function main() {
-  const endRun = await startBenchRun();
-  try {
-    await mainInRun();
-  } finally {
-    await endRun();
-  }
-}
+const main = () => inBenchRun(mainInRun);
 
 async function mainInRun() {
   if (hasFlag('prepare')) prepare();

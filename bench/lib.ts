@@ -144,3 +144,13 @@ export async function startBenchRun(): Promise<() => Promise<void>> {
     await deleteNamespace(address, namespace);
   };
 }
+
+/** Runs `fn` in a bench run of its own (startBenchRun), removed afterwards whatever happens. */
+export async function inBenchRun(fn: () => Promise<void>): Promise<void> {
+  const endRun = await startBenchRun();
+  try {
+    await fn();
+  } finally {
+    await endRun();
+  }
+}

@@ -27,7 +27,7 @@ import {
   pgBin,
   pgEnvFor,
   secs,
-  startBenchRun,
+  inBenchRun,
   startBenchWorker,
   timedShell,
   vars,
@@ -59,14 +59,7 @@ function prepare(): void {
   }
 }
 
-async function main() {
-  const endRun = await startBenchRun();
-  try {
-    await mainInRun();
-  } finally {
-    await endRun();
-  }
-}
+const main = () => inBenchRun(mainInRun);
 
 async function mainInRun() {
   if (hasFlag('prepare') || q(`SELECT 1 FROM pg_database WHERE datname = '${DB}'`) !== '1') prepare();

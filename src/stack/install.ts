@@ -133,36 +133,30 @@ async function installVenv(p: StackPaths): Promise<{ skipped: boolean; detail: s
   return { skipped: false, detail: PIP_PACKAGES.join(' ') };
 }
 
-async function installVersitygw(p: StackPaths): Promise<{ skipped: boolean; detail: string }> {
-  if (isExecutable(p.versitygw)) return { skipped: true, detail: p.versitygw };
-  const log = path.join(p.logs, 'install-versitygw.log');
+/** `go install module` into the stack's bin folder (GOBIN), unless `exes` are there already. */
+async function goInstall(
+  p: StackPaths,
+  step: string,
+  module: string,
+  exes: readonly string[],
+): Promise<{ skipped: boolean; detail: string }> {
+  if (exes.every(isExecutable)) return { skipped: true, detail: exes[0]! };
+  const log = path.join(p.logs, `install-${step}.log`);
   mkdirSync(p.bin, { recursive: true });
-  const r = await run('go', ['install', VERSITYGW_MODULE], {
+  const r = await run('go', ['install', module], {
     logFile: log,
     cwd: p.home,
     env: { GOBIN: p.bin, GOFLAGS: '-mod=mod' },
     timeoutMs: 20 * 60_000,
   });
-  if (!r.ok) throw new InstallError('versitygw', r.reason || 'go install failed', log);
-  if (!isExecutable(p.versitygw))
-    throw new InstallError('versitygw', `go install left no ${p.versitygw}`, log);
-  return { skipped: false, detail: VERSITYGW_MODULE };
+  if (!r.ok) throw new InstallError(step, r.reason || 'go install failed', log);
+  const missing = exes.find((exe) => !isExecutable(exe));
+  if (missing) throw new InstallError(step, `go install left no ${missing}`, log);
+  return { skipped: false, detail: module };
 }
 
-async function installAge(p: StackPaths): Promise<{ skipped: boolean; detail: string }> {
-  if (isExecutable(p.age) && isExecutable(p.ageKeygen)) return { skipped: true, detail: p.age };
-  const log = path.join(p.logs, 'install-age.log');
-  mkdirSync(p.bin, { recursive: true });
-  const r = await run('go', ['install', AGE_MODULE], {
-    logFile: log,
-    cwd: p.home,
-    env: { GOBIN: p.bin, GOFLAGS: '-mod=mod' },
-    timeoutMs: 20 * 60_000,
-  });
-  if (!r.ok) throw new InstallError('age', r.reason || 'go install failed', log);
-  if (!isExecutable(p.age)) throw new InstallError('age', `go install left no ${p.age}`, log);
-  return { skipped: false, detail: AGE_MODULE };
-}
+const installVersitygw = (p: StackPaths) => goInstall(p, 'versitygw', VERSITYGW_MODULE, [p.versitygw]);
+const installAge = (p: StackPaths) => goInstall(p, 'age', AGE_MODULE, [p.age, p.ageKeygen]);
 
 async function installFlyway(p: StackPaths): Promise<{ skipped: boolean; detail: string }> {
   if (isExecutable(p.flyway)) return { skipped: true, detail: p.flywayDir };
