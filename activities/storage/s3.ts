@@ -137,6 +137,7 @@ export class S3Store implements BackupStore {
     } catch (err) {
       await upload.abort().catch(() => undefined);
       body.destroy();
+      await this.abortedForGood(upload, objectKey);
       if (options.signal?.aborted) throw options.signal.reason ?? err;
       throw this.translate(err, key);
     } finally {
@@ -258,6 +259,29 @@ export class S3Store implements BackupStore {
       throw this.translate(err, prefix);
     }
     return swept;
+  }
+
+  /**
+   * An aborted Upload rejects at once, while its part uploaders run on and abort the multipart
+   * upload only when they end (lib-storage 3.1175: `done()` races them with the abort signal). A put
+   * that failed must leave nothing, so this waits for them, then aborts the upload itself (a second
+   * abort after lib-storage's own answers NoSuchUpload, which is fine). Without the wait a caller
+   * could see a stored multipart upload after the put rejected.
+   */
+  private async abortedForGood(upload: InstanceType<LibStorage['Upload']>, objectKey: string): Promise<void> {
+    const internals = upload as unknown as { concurrentUploaders?: Promise<unknown>[]; uploadId?: string };
+    await Promise.allSettled(internals.concurrentUploaders ?? []);
+    if (!internals.uploadId) return;
+    const { sdk, client } = await this.s3();
+    await client
+      .send(
+        new sdk.AbortMultipartUploadCommand({
+          Bucket: this.settings.bucket,
+          Key: objectKey,
+          UploadId: internals.uploadId,
+        }),
+      )
+      .catch(() => undefined);
   }
 
   async putJson(key: string, value: unknown): Promise<void> {
