@@ -170,6 +170,12 @@ async function copyAndInspect(
     copied.catch(() => undefined);
     targets.push(copy);
   }
+  // A file that proves unusable (or a read that fails) leaves nothing in the store.
+  const discard = async () => {
+    abort.abort();
+    await copied.catch(() => undefined);
+    if (!dryRun) await removeCopy(store, database, backupId);
+  };
   const body: Readable = await source.open(name);
   try {
     await pipeline(
@@ -178,24 +184,17 @@ async function copyAndInspect(
       teeTo(targets, () => undefined),
     );
     await inspected;
-    const facts = gzipError ? undefined : inspector.end();
-    const problem = gzipError
-      ? `does not decompress (gzip): ${gzipError.message}`
-      : facts && 'problem' in facts
-        ? facts.problem
-        : undefined;
-    if (problem !== undefined || !facts || 'problem' in facts) {
-      abort.abort();
-      await copied.catch(() => undefined);
-      if (!dryRun) await removeCopy(store, database, backupId);
-      return { problem: problem ?? 'could not be read' };
+    const facts = gzipError
+      ? { problem: `does not decompress (gzip): ${gzipError.message}` }
+      : inspector.end();
+    if ('problem' in facts) {
+      await discard();
+      return facts;
     }
     await copied;
     return { size: hash.bytes, sha256: hash.digest(), rawBytes: inspector.rawBytes, facts };
   } catch (err) {
-    abort.abort();
-    await copied.catch(() => undefined);
-    if (!dryRun) await removeCopy(store, database, backupId);
+    await discard();
     throw err;
   }
 }
