@@ -22,7 +22,7 @@ COPY scripts ./scripts
 # The commit the worker names in its build id (<version>+<commit>, dist/build-info.json): the
 # context has no .git, so it comes in as an argument.
 ARG DBOPS_COMMIT=unknown
-RUN npm run build && test -s dist/workflow-bundle.js && test -s dist/build-info.json
+RUN npm run build && test -s dist/workflow-bundle.js && test -s dist/workflow-bundle.sealed.js && test -s dist/build-info.json
 
 # ---- deps: production dependencies only ----
 FROM node:${NODE_VERSION}-bookworm-slim AS deps

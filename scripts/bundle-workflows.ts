@@ -1,10 +1,12 @@
 /**
- * Prebundles the workflow code into dist/workflow-bundle.js (run by `npm run build`), so a worker
- * starts without webpack: src/worker/create.ts loads the bundle when the file exists.
+ * Prebundles the workflow code into dist/workflow-bundle.js and its sibling for DBOPS_PAYLOAD_KEYS,
+ * dist/workflow-bundle.sealed.js (run by `npm run build`), so a worker starts without webpack:
+ * src/worker/create.ts loads the bundle when the file exists.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { bundleWorkflows, WORKFLOW_BUNDLE_PATH } from '../src/worker/bundle';
+import { bundleWorkflows, sealedBundlePath, WORKFLOW_BUNDLE_PATH } from '../src/worker/bundle';
+import { SEALED_FAILURES_PATH } from '../src/codec/data-converter';
 
 const SOURCE_MAP_MARK = '//# sourceMappingURL=data:application/json;charset=utf-8;base64,';
 
@@ -24,15 +26,21 @@ function withoutSourcesContent(code: string): string {
   return `${code.slice(0, at)}${SOURCE_MAP_MARK}${Buffer.from(JSON.stringify(map)).toString('base64')}\n`;
 }
 
-async function main(): Promise<void> {
+async function writeBundle(file: string, failureConverterPath?: string): Promise<void> {
   const started = Date.now();
-  const code = await bundleWorkflows();
+  const code = await bundleWorkflows(failureConverterPath ? { failureConverterPath } : {});
   const slim = withoutSourcesContent(code);
-  mkdirSync(path.dirname(WORKFLOW_BUNDLE_PATH), { recursive: true });
-  writeFileSync(WORKFLOW_BUNDLE_PATH, slim);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, slim);
   console.error(
-    `workflow bundle: ${path.relative(process.cwd(), WORKFLOW_BUNDLE_PATH)} (${Math.round(slim.length / 1024)} KiB; ${Math.round(code.length / 1024)} KiB with embedded sources) in ${Date.now() - started} ms`,
+    `workflow bundle: ${path.relative(process.cwd(), file)} (${Math.round(slim.length / 1024)} KiB; ${Math.round(code.length / 1024)} KiB with embedded sources) in ${Date.now() - started} ms`,
   );
+}
+
+async function main(): Promise<void> {
+  await writeBundle(WORKFLOW_BUNDLE_PATH);
+  // Workers with DBOPS_PAYLOAD_KEYS load this one (src/worker/create.ts workflowSource).
+  await writeBundle(sealedBundlePath(WORKFLOW_BUNDLE_PATH), SEALED_FAILURES_PATH);
 }
 
 main().catch((err: unknown) => {

@@ -18,7 +18,8 @@ import {
   testNamespaceName,
   testNamespaceStarted,
 } from '../src/stack/namespaces';
-import { bundleWorkflows } from '../src/worker/bundle';
+import { bundleWorkflows, sealedBundlePath } from '../src/worker/bundle';
+import { SEALED_FAILURES_PATH } from '../src/codec/data-converter';
 import { drillTable } from './drills/kit/report';
 import { collectHistories, RECORD_STAGING_ENV } from './replay/record';
 import { stackBucket, stackVars } from './helpers/stack';
@@ -91,6 +92,11 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   // workflows/, made here: webpack once per run instead of once per worker (src/worker/create.ts).
   const bundle = path.join(scratch, 'workflow-bundle.js');
   writeFileSync(bundle, await bundleWorkflows());
+  // Its sibling for workers with DBOPS_PAYLOAD_KEYS (failure text encrypted, src/codec/sealed-failures.ts).
+  writeFileSync(
+    sealedBundlePath(bundle),
+    await bundleWorkflows({ failureConverterPath: SEALED_FAILURES_PATH }),
+  );
   process.env.DBOPS_WORKFLOW_BUNDLE = bundle;
   // Fault drills append their summary rows here; the table is printed when the run ends.
   process.env.DBOPS_DRILL_REPORT = path.join(scratch, 'drills.jsonl');

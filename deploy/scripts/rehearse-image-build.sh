@@ -57,7 +57,9 @@ else
 fi
 step "build stage: npm run build"
 (cd "$WORK/build" && npm run -s build)
-test -s "$WORK/build/dist/workflow-bundle.js" || { echo "dist/workflow-bundle.js missing after npm run build" >&2; exit 1; }
+for f in workflow-bundle.js workflow-bundle.sealed.js; do
+  test -s "$WORK/build/dist/$f" || { echo "dist/$f missing after npm run build" >&2; exit 1; }
+done
 
 if ! wait "$DEPS_PID"; then
   cat "$WORK/deps.log" >&2
@@ -86,11 +88,19 @@ grep -q "worker" "$WORK/help.txt" || { echo "dbops --help does not list the work
 # (by default: a DBOPS_WORKFLOW_BUNDLE of the caller, e.g. the test run's bundle, does not count).
 (cd "$APP" && env -u DBOPS_WORKFLOW_BUNDLE node -e '
   require("@temporalio/core-bridge");
-  const s = require("./dist/src/worker/create.js").workflowSource();
-  if (!s.workflowBundle || !require("node:fs").existsSync(s.workflowBundle.codePath)) {
-    console.error("worker would not use the prebundled workflow code:", JSON.stringify(s)); process.exit(1);
+  for (const sealed of [false, true]) {
+    const s = require("./dist/src/worker/create.js").workflowSource(sealed);
+    if (!s.workflowBundle || !require("node:fs").existsSync(s.workflowBundle.codePath)) {
+      console.error("worker would not use the prebundled workflow code:", JSON.stringify(s)); process.exit(1);
+    }
+    console.log(sealed ? "sealed workflow bundle:" : "workflow bundle:", s.workflowBundle.codePath);
   }
-  console.log("workflow bundle:", s.workflowBundle.codePath);
+  // With DBOPS_PAYLOAD_KEYS the worker loads the sealing failure converter by path: it must be in dist.
+  const { SEALED_FAILURES_PATH } = require("./dist/src/codec/data-converter.js");
+  if (!require(SEALED_FAILURES_PATH).failureConverter) {
+    console.error("no failureConverter export in", SEALED_FAILURES_PATH); process.exit(1);
+  }
+  console.log("sealed failure converter:", SEALED_FAILURES_PATH);
 ')
 echo "runtime /app: $(du -sh "$APP" | cut -f1) (production node_modules $(du -sh "$APP/node_modules" | cut -f1))"
 step "image build rehearsal passed"

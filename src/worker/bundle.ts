@@ -40,15 +40,30 @@ export function workflowsFromSource(): Pick<WorkerOptions, 'workflowsPath' | 'in
 }
 
 /**
- * Bundles the workflows with their interceptors (webpack: seconds); returns the bundle's code.
- * `workflowsDir` bundles another copy of workflows/ (a changed build in the upgrade tests).
+ * The bundle of the same workflows for workers with DBOPS_PAYLOAD_KEYS set: its workflow code
+ * converts failures with src/codec/sealed-failures.ts (message and stack trace encrypted), which
+ * a bundle must carry inside, so each prebundle has this sibling.
  */
-export async function bundleWorkflows(workflowsDir?: string): Promise<string> {
+export function sealedBundlePath(bundlePath: string): string {
+  return bundlePath.replace(/(\.js)?$/, '.sealed.js');
+}
+
+export interface BundleOptions {
+  /** Another copy of workflows/ (a changed build in the upgrade tests). */
+  workflowsDir?: string;
+  /** The failure converter module the workflow code uses (src/codec/data-converter.ts); default Temporal's. */
+  failureConverterPath?: string;
+}
+
+/** Bundles the workflows with their interceptors (webpack: seconds); returns the bundle's code. */
+export async function bundleWorkflows(opts: BundleOptions = {}): Promise<string> {
+  const { workflowsDir, failureConverterPath } = opts;
   const { code } = await bundleWorkflowCode({
     workflowsPath: workflowsDir ? resolveSource(path.join(workflowsDir, 'index')) : WORKFLOWS_PATH,
     workflowInterceptorModules: workflowsDir
       ? interceptorModules(workflowsDir)
       : [...WORKFLOW_INTERCEPTOR_MODULES],
+    ...(failureConverterPath ? { failureConverterPath } : {}),
     logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error },
   });
   return code;

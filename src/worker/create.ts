@@ -3,11 +3,11 @@ import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { buildInfo, workerIdentity } from '../build-info';
 import type { Config } from '../config';
-import { dataConverter } from '../codec/data-converter';
+import { dataConverter, sealsPayloads } from '../codec/data-converter';
 import { dumpTaskQueue } from '../../common/ids';
 import { setFailpoints } from '../../activities/failpoints';
 import { buildActivities, buildDumpActivities } from './activities';
-import { WORKFLOW_BUNDLE_PATH, workflowsFromSource } from './bundle';
+import { sealedBundlePath, WORKFLOW_BUNDLE_PATH, workflowsFromSource } from './bundle';
 import { outcomeSinks } from './outcomes';
 import { explainTemporalConnectError, temporalConnectionOptions } from '../../activities/temporal-connection';
 
@@ -19,20 +19,25 @@ export { resolveSource, WORKFLOW_BUNDLE_PATH } from './bundle';
  * run old workflow code. DBOPS_WORKFLOW_BUNDLE=off forces bundling from source; an absolute path
  * loads that bundle instead (the test run bundles once in test/global-setup.ts, from the current
  * source, and every worker of the run loads it: webpack once per run instead of once per worker).
+ * `sealed` (DBOPS_PAYLOAD_KEYS set): each prebundle's sibling built with the sealing failure
+ * converter (sealedBundlePath); bundling from source takes it from the worker's data converter.
  */
-export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'interceptors'> {
+export function workflowSource(
+  sealed = false,
+): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'interceptors'> {
   const chosen = process.env.DBOPS_WORKFLOW_BUNDLE;
+  const pick = (bundle: string) => (sealed ? sealedBundlePath(bundle) : bundle);
   if (chosen && chosen !== 'off') {
-    if (!path.isAbsolute(chosen) || !existsSync(chosen)) {
+    if (!path.isAbsolute(chosen) || !existsSync(pick(chosen))) {
       throw new Error(
-        `DBOPS_WORKFLOW_BUNDLE=${chosen}: must be off or the absolute path of an existing workflow bundle (npm run build writes ${WORKFLOW_BUNDLE_PATH})`,
+        `DBOPS_WORKFLOW_BUNDLE=${chosen}: must be off or the absolute path of an existing workflow bundle${sealed ? ` with its sibling ${pick(chosen)} for DBOPS_PAYLOAD_KEYS` : ''} (npm run build writes ${WORKFLOW_BUNDLE_PATH} and ${sealedBundlePath(WORKFLOW_BUNDLE_PATH)})`,
       );
     }
-    return { workflowBundle: { codePath: chosen } };
+    return { workflowBundle: { codePath: pick(chosen) } };
   }
   const runningBuild = __filename.endsWith('.js') && __dirname.includes(`${path.sep}dist${path.sep}`);
-  if (runningBuild && chosen !== 'off' && existsSync(WORKFLOW_BUNDLE_PATH)) {
-    return { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } };
+  if (runningBuild && chosen !== 'off' && existsSync(pick(WORKFLOW_BUNDLE_PATH))) {
+    return { workflowBundle: { codePath: pick(WORKFLOW_BUNDLE_PATH) } };
   }
   return workflowsFromSource();
 }
@@ -90,7 +95,9 @@ export async function createWorker(
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       // A caller that brings its own workflow code (tests with fixture workflows) gets only that.
-      ...('workflowsPath' in overrides || 'workflowBundle' in overrides ? {} : workflowSource()),
+      ...('workflowsPath' in overrides || 'workflowBundle' in overrides
+        ? {}
+        : workflowSource(sealsPayloads(config))),
       activities: buildActivities(config),
       // Each run's outcome, reported by the workflows' interceptor, becomes metrics (./outcomes.ts).
       sinks: outcomeSinks,

@@ -104,6 +104,8 @@ describe('image build rehearsal on the host', () => {
     });
     expect(stdout).toContain('Usage: dbops');
     expect(stdout).toMatch(/^workflow bundle: .*\/app\/dist\/workflow-bundle\.js$/m);
+    expect(stdout).toMatch(/^sealed workflow bundle: .*\/app\/dist\/workflow-bundle\.sealed\.js$/m);
+    expect(stdout).toMatch(/^sealed failure converter: .*\/app\/dist\/src\/codec\/sealed-failures\.js$/m);
     expect(stdout).toMatch(/^runtime \/app: \S+ \(production node_modules \S+\)$/m);
     expect(stdout).toContain('image build rehearsal passed');
     // ~1.5 min on an idle 2-core machine (tsc + bundle alongside the production install); the

@@ -38,11 +38,15 @@ const env = {
 const config = testConfig(env);
 const backupId = `payenc-backup-${suffix}`;
 const restoreId = `payenc-restore-${suffix}`;
+// A backup of a database that does not exist: its failure text names the database.
+const missingDb = `t_payenc_missing_${suffix}`;
+const failedId = `payenc-failed-${suffix}`;
 
 let tw: TestWorker;
 let codecServer: RunningCodecServer;
 let backup: BackupWorkflowResult;
 let restore: RestoreResult;
+let failure: Error;
 
 interface JsonPayload {
   metadata: Record<string, string>;
@@ -144,6 +148,16 @@ beforeAll(async () => {
     workflowId: restoreId,
     args: [input],
   });
+  failure = await tw.client.workflow
+    .execute('backupWorkflow', {
+      taskQueue: config.temporal.taskQueue,
+      workflowId: failedId,
+      args: [{ database: missingDb, trigger: 'manual', prune: false, verify: false }],
+    })
+    .then(
+      () => new Error('the backup of a missing database succeeded'),
+      (err: unknown) => err as Error,
+    );
   codecServer = await startConfiguredCodecServer(config, { host: '127.0.0.1', port: 0, corsOrigins: [] });
 }, 180_000);
 
@@ -151,7 +165,7 @@ afterAll(async () => {
   await codecServer?.close();
   // Encrypted histories must not become replay fixtures (npm run histories:record collects the
   // run's closed workflows at teardown; the replay test has no key): they go with the test.
-  for (const workflowId of [backupId, restoreId]) {
+  for (const workflowId of [backupId, restoreId, failedId]) {
     await tw?.client.workflowService
       .deleteWorkflowExecution({ namespace: config.temporal.namespace, workflowExecution: { workflowId } })
       .catch(() => undefined);
@@ -189,6 +203,32 @@ describe('payloads encrypted with DBOPS_PAYLOAD_KEYS', () => {
     const indexed = searchAttributesIn(history);
     const naming = Object.entries(indexed).filter(([, v]) => v.includes(db));
     expect(naming).toEqual(id === backupId ? [['DbopsBackupId', JSON.stringify([backup.backupId])]] : []);
+  });
+
+  it('failure text is encrypted too: the raw history shows "Encoded failure", the client reads the message', async () => {
+    const history = JSON.parse(await rawHistory(failedId)) as { events: Record<string, unknown>[] };
+    const failed = history.events.find((e) => 'workflowExecutionFailedEventAttributes' in e);
+    expect(failed, 'the backup of a missing database fails').toBeDefined();
+    const readable = clearText(withoutSearchAttributes(history));
+    expect(readable).not.toContain(missingDb);
+    expect(readable).toContain('Encoded failure');
+    // The activity's failure and the workflow's (worker and workflow sandbox) carry their text encrypted.
+    const encoded: JsonPayload[] = [];
+    JSON.stringify(
+      history,
+      (k, v: unknown) => (k === 'encodedAttributes' && encoded.push(v as JsonPayload), v),
+    );
+    expect(encoded.length).toBeGreaterThanOrEqual(2);
+    for (const p of encoded) expect(b64(p.metadata.encoding)).toBe('binary/encrypted');
+    // The dbops client decrypts the whole chain: the cause names the database.
+    const chain: string[] = [];
+    for (let e: unknown = failure; e instanceof Error; e = (e as { cause?: unknown }).cause)
+      chain.push(e.message);
+    expect(chain.join('\n')).toContain(missingDb);
+    expect(chain.join('\n')).not.toContain('Encoded failure');
+    // The temporal CLI pointed at the codec server (as the Web UI is) decrypts the failure text too.
+    const decoded = clearText(JSON.parse(await rawHistory(failedId, '--codec-endpoint', codecServer.url)));
+    expect(decoded).toContain(`database ${missingDb} does not exist`);
   });
 
   it('dbops restore status decodes the plan; without the keys it fails naming DBOPS_PAYLOAD_KEYS', async () => {

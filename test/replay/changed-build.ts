@@ -48,7 +48,7 @@ export async function bundleChangedWorkflows(variant: ChangedVariant, dir = os.t
   symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'), 'dir');
   const file = path.join(root, FILE);
   writeFileSync(file, changedRestoreSource(readFileSync(file, 'utf8'), variant));
-  const code = await bundleWorkflows(path.join(root, 'workflows'));
+  const code = await bundleWorkflows({ workflowsDir: path.join(root, 'workflows') });
   const out = path.join(root, 'workflow-bundle.js');
   writeFileSync(out, code);
   return out;
