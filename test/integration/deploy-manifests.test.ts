@@ -341,6 +341,67 @@ describe('encryption in the example overlay', () => {
     expect(loaded.age.recipients).toEqual([config.DBOPS_BACKUP_AGE_RECIPIENTS]);
   });
 
+  it('PostgreSQL: verify-full, with the CA mounted wherever a process connects to it (worker, migrate, Flyway)', () => {
+    const config = find('example', 'ConfigMap', 'dbops-config').data as Record<string, string>;
+    expect(config.PGSSLMODE).toBe('verify-full');
+    for (const [kind, name] of [
+      ['Deployment', 'dbops-worker'],
+      ['Job', 'dbops-migrate'],
+    ] as const) {
+      expect(secretFile(podOf(kind, name), 'PGSSLROOTCERT')).toMatchObject({
+        secretName: 'dbops-postgres-tls',
+        items: [{ key: 'ca.crt', path: 'ca.crt' }],
+      });
+    }
+    // The settings as dbops reads them: verify-full with that CA, for the driver and every child tool.
+    const worker = podOf('Deployment', 'dbops-worker');
+    const rootCert = pick(worker.containers[0].env, 'PGSSLROOTCERT', (e) => e.name === 'PGSSLROOTCERT');
+    const loaded = loadConfig({
+      DBOPS_STACK_HOME: path.join(tmp, 'no-stack'),
+      ...config,
+      PGSSLROOTCERT: rootCert.value as string,
+    });
+    expect(loaded.pg.sslmode).toBe('verify-full');
+    expect(loaded.pg.ssl.rootCert).toBe('/etc/dbops/postgres-tls/ca.crt');
+    // Flyway's JDBC driver reads the same CA from its URL.
+    const flyway = find('flyway', 'Job', 'dbops-flyway-migrate').spec.template.spec as AnyRecord;
+    const url = pick(flyway.containers[0].env, 'FLYWAY_URL', (e) => e.name === 'FLYWAY_URL').value as string;
+    expect(url).toMatch(/\?sslmode=\$\(PGSSLMODE\)&sslrootcert=\/etc\/dbops\/postgres-tls\/ca\.crt$/);
+    const flywayMount = pick(flyway.containers[0].volumeMounts, 'CA mount', (m) => m.name === 'postgres-tls');
+    expect(flywayMount.mountPath).toBe('/etc/dbops/postgres-tls');
+  });
+
+  it('Temporal: mutual TLS; CA, client certificate and key reach the worker and the schedules Job only', () => {
+    const config = find('example', 'ConfigMap', 'dbops-config').data as Record<string, string>;
+    expect(config.DBOPS_TEMPORAL_TLS).toBe('true');
+    for (const [kind, name] of [
+      ['Deployment', 'dbops-worker'],
+      ['Job', 'dbops-schedules-apply'],
+    ] as const) {
+      const pod = podOf(kind, name);
+      for (const variable of ['DBOPS_TEMPORAL_TLS_CA', 'DBOPS_TEMPORAL_TLS_CERT', 'DBOPS_TEMPORAL_TLS_KEY'])
+        expect(secretFile(pod, variable)).toMatchObject({
+          secretName: 'dbops-temporal-tls',
+          defaultMode: 0o440,
+        });
+      expect(pod.securityContext.fsGroup).toBe(10001);
+      const env = Object.fromEntries(
+        (pod.containers[0].env as AnyRecord[])
+          .filter((e) => (e.name as string).startsWith('DBOPS_TEMPORAL_'))
+          .map((e) => [e.name as string, e.value as string]),
+      );
+      const loaded = loadConfig({ DBOPS_STACK_HOME: path.join(tmp, 'no-stack'), ...config, ...env });
+      expect(loaded.temporal.tls).toBe(true);
+      expect(loaded.temporal.tlsFiles).toMatchObject({
+        ca: '/etc/dbops/temporal-tls/ca.crt',
+        cert: '/etc/dbops/temporal-tls/tls.crt',
+        key: '/etc/dbops/temporal-tls/tls.key',
+      });
+    }
+    // The migrate Job never talks to Temporal: no client key there.
+    expect(JSON.stringify(find('example', 'Job', 'dbops-migrate'))).not.toContain('temporal-tls');
+  });
+
   it('the payload keys reach the worker and the schedules Job (both talk to Temporal), group-readable', () => {
     for (const [kind, name] of [
       ['Deployment', 'dbops-worker'],
@@ -400,7 +461,7 @@ describe('the optional Flyway Job', () => {
     for (const e of c.env as AnyRecord[])
       if (typeof e.value === 'string') flywayEnv[e.name] = expand(e.value);
     expect(flywayEnv.FLYWAY_URL).toBe(
-      `jdbc:postgresql://${vars.PGHOST}:${vars.PGPORT}/${database}?sslmode=disable`,
+      `jdbc:postgresql://${vars.PGHOST}:${vars.PGPORT}/${database}?sslmode=disable&sslrootcert=/etc/dbops/postgres-tls/ca.crt`,
     );
 
     const admin = new PgClient({
