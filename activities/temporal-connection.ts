@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
-import { FailureType, failure } from '../common/failures';
+import { readTlsFile } from './tls-files';
 
 /** DBOPS_TEMPORAL_TLS_*: PEM file paths (Kubernetes Secret mounts), read when a connection is made. */
 export interface TemporalTlsFiles {
@@ -22,17 +21,6 @@ export interface TemporalSettings {
   readonly apiKey: string | undefined;
 }
 
-function readPem(variable: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw failure(
-      FailureType.Misconfigured,
-      `${variable}=${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)}): mount the PEM file there or fix ${variable}`,
-    );
-  }
-}
-
 /**
  * The one definition of how dbops reaches Temporal, shared by the worker's NativeConnection and every
  * client Connection (CLI, doctor, the lock-holder activity): TLS with the configured CA, client pair
@@ -47,12 +35,12 @@ export function temporalConnectionOptions(t: TemporalSettings): {
   const f = t.tlsFiles;
   const tls: TLSConfig = {
     ...(f.serverName !== undefined && { serverNameOverride: f.serverName }),
-    ...(f.ca !== undefined && { serverRootCACertificate: readPem('DBOPS_TEMPORAL_TLS_CA', f.ca) }),
+    ...(f.ca !== undefined && { serverRootCACertificate: readTlsFile('DBOPS_TEMPORAL_TLS_CA', f.ca) }),
     ...(f.cert !== undefined &&
       f.key !== undefined && {
         clientCertPair: {
-          crt: readPem('DBOPS_TEMPORAL_TLS_CERT', f.cert),
-          key: readPem('DBOPS_TEMPORAL_TLS_KEY', f.key),
+          crt: readTlsFile('DBOPS_TEMPORAL_TLS_CERT', f.cert),
+          key: readTlsFile('DBOPS_TEMPORAL_TLS_KEY', f.key),
         },
       }),
   };

@@ -1,5 +1,5 @@
 // Type-only: the SDK (gRPC, protobuf: ~8 MB of RSS) is loaded on the first connection.
-import { accessSync, constants } from 'node:fs';
+import { assertTlsFileReadable } from '../tls-files';
 import type { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { failure, FailureType } from '../../common/failures';
 
@@ -85,14 +85,7 @@ function readableTlsFiles(tls: MilvusTls): void {
   };
   for (const [variable, file] of Object.entries(files)) {
     if (file === undefined) continue;
-    try {
-      accessSync(file, constants.R_OK);
-    } catch (err) {
-      throw failure(
-        FailureType.Misconfigured,
-        `${variable}=${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)}): mount the PEM file there or fix ${variable}`,
-      );
-    }
+    assertTlsFileReadable(variable, file);
   }
 }
 

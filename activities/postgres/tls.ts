@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readTlsFile } from '../tls-files';
 import type { ConnectionOptions } from 'node:tls';
 import { FailureType, failure } from '../../common/failures';
 
@@ -46,17 +46,6 @@ export function pgSecurity(encrypted: boolean, sslmode: string | undefined, file
   }
 }
 
-function readSetting(variable: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw failure(
-      FailureType.Misconfigured,
-      `${variable}=${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)}): mount the file there or fix ${variable}`,
-    );
-  }
-}
-
 /**
  * The `pg` driver's `ssl` option for libpq's sslmode and files; undefined: no TLS (the driver has
  * no "prefer"). `sslrootcert=system` (libpq 16+) means the system's CAs, which is Node's default.
@@ -74,11 +63,11 @@ export function pgDriverTls(sslmode: string | undefined, files: PgSslFiles): Con
   return {
     rejectUnauthorized: verify,
     ...(verify && files.rootCert !== undefined && files.rootCert !== 'system'
-      ? { ca: readSetting('PGSSLROOTCERT', files.rootCert) }
+      ? { ca: readTlsFile('PGSSLROOTCERT', files.rootCert) }
       : {}),
-    ...(files.cert !== undefined && { cert: readSetting('PGSSLCERT', files.cert) }),
-    ...(files.key !== undefined && { key: readSetting('PGSSLKEY', files.key) }),
-    ...(verify && files.crl !== undefined ? { crl: readSetting('PGSSLCRL', files.crl) } : {}),
+    ...(files.cert !== undefined && { cert: readTlsFile('PGSSLCERT', files.cert) }),
+    ...(files.key !== undefined && { key: readTlsFile('PGSSLKEY', files.key) }),
+    ...(verify && files.crl !== undefined ? { crl: readTlsFile('PGSSLCRL', files.crl) } : {}),
     // verify-ca checks the chain only, as libpq does; verify-full also the host name (Node's default
     // check, against PGHOST: pg sets the SNI name for host names and checks IP addresses by `host`).
     ...(mode === 'verify-ca' && { checkServerIdentity: () => undefined }),
