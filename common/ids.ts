@@ -79,3 +79,25 @@ export function restoreRollbackWorkflowId(restoreWorkflowId: string): string {
 export function targetLockWorkflowId(target: string): string {
   return `target-lock/${target}`;
 }
+
+/**
+ * Workflow ID of the WAL archiver of one PostgreSQL cluster (its system identifier): one archiver
+ * per server, so a second `dbops wal start` joins the running one.
+ */
+export function walArchiverWorkflowId(systemId: string): string {
+  return `wal-archiver/${systemId}`;
+}
+
+/** Schedule of the full or the incremental base backups of the configured server (issue 20). */
+export function baseBackupScheduleId(kind: 'full' | 'incremental'): string {
+  return `basebackup-${kind}`;
+}
+
+/**
+ * Workflow ID of a base backup of `kind` for `scheduledTime`: the schedule's shape
+ * (`basebackup-<kind>-<time>`, Temporal appends the time) and the current minute for a manual one,
+ * so two starts in the same minute make one base backup.
+ */
+export function baseBackupWorkflowId(kind: 'full' | 'incremental', scheduledTime: Date): string {
+  return `${baseBackupScheduleId(kind)}-${minuteStamp(scheduledTime)}`;
+}

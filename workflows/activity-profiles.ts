@@ -53,6 +53,24 @@ export const activityProfiles = {
       nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES],
     },
   },
+  /**
+   * archiver: the WAL archiver's run (an hour of pg_receivewal, then the next): heartbeats, so a
+   * dead worker is noticed in seconds and the run restarted elsewhere (the slots keep the WAL);
+   * retried without limit (a server restart must not end archiving; each failed attempt shows in
+   * the Web UI and the lag gauges keep growing); a cancel waits for it to store what it received.
+   */
+  archiver: {
+    startToCloseTimeout: '2 hours',
+    heartbeatTimeout: '15 seconds',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: {
+      initialInterval: '2 seconds',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      // No maximumAttempts: unlimited.
+      nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES],
+    },
+  },
 } satisfies Record<string, ActivityOptions>;
 
 export type ActivityProfile = keyof typeof activityProfiles;

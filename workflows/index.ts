@@ -8,3 +8,5 @@ export { restoreRollbackWorkflow } from './restore-rollback';
 export { targetLockWorkflow } from './target-lock';
 export { verifyBackupWorkflow } from './verify';
 export { partitionMaintenanceWorkflow } from './partition-maintenance';
+export { baseBackupWorkflow } from './basebackup';
+export { walArchiverWorkflow } from './wal-archiver';

@@ -15,8 +15,11 @@ import { registerRestoreCommand } from './commands/restore';
 import { registerVerifyCommand } from './commands/verify';
 import { registerBackupCommand } from './commands/backup';
 import { registerBackupsCommand } from './commands/backups';
+import { registerBaseBackupCommand } from './commands/basebackup';
+import { registerBaseBackupsCommand } from './commands/basebackups';
 import { registerSchedulesCommand } from './commands/schedules';
 import { registerCodecServerCommand } from './commands/codec-server';
+import { registerWalCommand } from './commands/wal';
 
 export function buildProgram(): Command {
   const program = new Command('dbops')
@@ -37,8 +40,11 @@ export function buildProgram(): Command {
   registerVerifyCommand(program);
   registerBackupCommand(program);
   registerBackupsCommand(program);
+  registerBaseBackupCommand(program);
+  registerBaseBackupsCommand(program);
   registerSchedulesCommand(program);
   registerCodecServerCommand(program);
+  registerWalCommand(program);
   registerDbLifecycleCommands(dbCommandGroup(program));
   return program;
 }

@@ -66,6 +66,8 @@ export function describeConfig(config: Config, env: NodeJS.ProcessEnv = process.
     DBOPS_DUMP_NO_OWNER: config.backup.noOwner,
     DBOPS_DUMP_NO_PRIVILEGES: config.backup.noPrivileges,
     DBOPS_SCRATCH_DIR: config.scratchDir,
+    DBOPS_WAL_SLOT: config.wal.slot,
+    DBOPS_WAL_SPOOL_DIR: config.wal.spoolDir,
     DBOPS_RESTORE_FOUR_EYES: config.restore.fourEyes,
     DBOPS_RESTORE_KEEP_DAYS: config.restore.keepDays,
     DBOPS_APPROVERS_FILE: config.restore.approversFile,

@@ -66,6 +66,8 @@ export interface Config {
   readonly verifyPg: PgSettings | undefined;
   /** DBOPS_SCRATCH_DIR: where restores decompress archives and directory dumps stage their files. */
   readonly scratchDir: string;
+  /** DBOPS_WAL_SLOT / DBOPS_WAL_SPOOL_DIR: the WAL archiver's replication slot and pg_receivewal's spool. */
+  readonly wal: { readonly slot: string; readonly spoolDir: string };
   /** Databases that get backups and schedules. */
   readonly databases: readonly string[];
   /** Application role `dbops db init` creates and makes owner of the database. */
@@ -260,6 +262,12 @@ export function loadConfig(
     pg,
     verifyPg: verificationServer(v, pg),
     scratchDir: path.resolve(v.DBOPS_SCRATCH_DIR ?? os.tmpdir()),
+    wal: {
+      slot: v.DBOPS_WAL_SLOT,
+      spoolDir: path.resolve(
+        v.DBOPS_WAL_SPOOL_DIR ?? path.join(v.DBOPS_SCRATCH_DIR ?? os.tmpdir(), 'dbops-wal-spool'),
+      ),
+    },
     databases: v.DBOPS_DATABASES?.length ? v.DBOPS_DATABASES : [v.PGDATABASE],
     appRole: v.DBOPS_APP_ROLE,
     temporal: security.temporal,

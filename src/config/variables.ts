@@ -211,6 +211,16 @@ export const variables = {
   DBOPS_PAYLOAD_KEYS: z.string().min(1).optional(),
   /** Where restores decompress archives and directory dumps stage files; default os.tmpdir(). */
   DBOPS_SCRATCH_DIR: z.string().min(1).optional(),
+  /**
+   * The WAL archiver's physical replication slot (activities/postgres/wal/slots.ts); pg_receivewal
+   * streams from `<slot>_recv`, so the name leaves room for that within PostgreSQL's 63 characters.
+   */
+  DBOPS_WAL_SLOT: z
+    .string()
+    .regex(/^[a-z0-9_]{1,58}$/, 'must be a replication slot name: 1 to 58 lowercase letters, digits or _')
+    .default('dbops_wal_archiver'),
+  /** pg_receivewal's spool (`<dir>/<system id>/<slot>/`); default `<DBOPS_SCRATCH_DIR>/dbops-wal-spool`. */
+  DBOPS_WAL_SPOOL_DIR: z.string().min(1).optional(),
 
   DBOPS_MIGRATIONS_DIR: z.string().min(1).optional(),
   DBOPS_MIGRATION_LOCK_TIMEOUT: duration.default(parseDurationMs('10s')),

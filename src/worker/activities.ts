@@ -10,6 +10,12 @@ import { createNotifyActivities } from '../../activities/notify';
 import { createSystemActivities } from '../../activities/system';
 import { createMilvusActivities } from '../../activities/milvus';
 import { createApprovalActivities } from '../../activities/approvals';
+import {
+  createBaseBackupActivities,
+  createBaseBackupCatalogActivities,
+} from '../../activities/postgres/basebackup';
+import { createWalActivities } from '../../activities/postgres/wal';
+import { recordWalLag } from './wal-metrics';
 
 /**
  * Wires configuration into the activity factories. Secrets stay here, in the worker process:
@@ -35,16 +41,32 @@ export function buildActivities(config: Config, identity = `dbops@${os.hostname(
       storage,
       tempDir: config.scratchDir,
     }),
+    ...createBaseBackupCatalogActivities({ pg: config.pg, storage, tempDir: config.scratchDir }),
+    ...createWalActivities({
+      pg: config.pg,
+      storage,
+      slot: config.wal.slot,
+      spoolDir: config.wal.spoolDir,
+      onLag: recordWalLag,
+    }),
   };
 }
 
-/** Activities of the `<taskQueue>-dumps` worker (concurrency-limited): pg_dump and archive checks. */
+/** Activities of the `<taskQueue>-dumps` worker (concurrency-limited): pg_dump, pg_basebackup and their checks. */
 export function buildDumpActivities(config: Config) {
-  return createDumpActivities({
-    pg: config.pg,
-    storage: workerStorage(config),
-    tempDir: config.scratchDir,
-  });
+  return {
+    ...createDumpActivities({
+      pg: config.pg,
+      storage: workerStorage(config),
+      tempDir: config.scratchDir,
+    }),
+    // pg_basebackup and its read-back proof are as heavy as a dump: they share its limit.
+    ...createBaseBackupActivities({
+      pg: config.pg,
+      storage: workerStorage(config),
+      tempDir: config.scratchDir,
+    }),
+  };
 }
 
 /** The store as workers use it: manifests signed and proven (DBOPS_MANIFEST_KEY), archives encrypted (DBOPS_BACKUP_AGE_*). */

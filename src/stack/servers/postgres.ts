@@ -44,6 +44,10 @@ export function pgServerOptions(port: number, unixSocketDir: string): string {
     `-p ${port}`,
     `-c unix_socket_directories='${unixSocketDir}'`,
     '-c max_connections=200',
+    // WAL summaries make `pg_basebackup --incremental` possible (PostgreSQL 17+; issue 20's
+    // weekly full + daily incremental base backups). wal_level=replica and the replication
+    // connections pg_basebackup and pg_receivewal need are PostgreSQL's defaults.
+    '-c summarize_wal=on',
   ].join(' ');
 }
 
