@@ -3,6 +3,7 @@
  * Workflow-safe (no Node built-ins): used by the workflows, the activities, the CLI and `db cleanup`.
  */
 import type { BackupCompression, BackupFormat } from './backup';
+import type { PointInTimePlan } from './pitr';
 import type { ApprovalRecord, EffectivePolicy, PolicyRequest, SignedStatement, Signer } from './approvals';
 import { canonicalJson, sha256Hex } from './canonical-hash';
 import { assertDatabaseName, assertNotSystemDatabase, DATABASE_NAME, InputError } from './names';
@@ -192,6 +193,8 @@ export interface RestorePlan {
   readonly jobs: number;
   readonly steps: readonly string[];
   readonly estimatedSeconds: number;
+  /** A point-in-time restore (`dbops restore --to-time`): where it recovered to, and how that compares with now. */
+  readonly pointInTime?: PointInTimePlan;
 }
 
 /** The plan's identity: an approval names it, so a different plan cannot run under that approval. */

@@ -4,6 +4,7 @@ export { milvusMaintenanceWorkflow } from './milvus-maintenance';
 export { milvusRepairWorkflow } from './milvus-repair';
 export { backupWorkflow } from './backup';
 export { restoreWorkflow } from './restore';
+export { pointInTimeRestoreWorkflow } from './restore/point-in-time';
 export { restoreRollbackWorkflow } from './restore-rollback';
 export { targetLockWorkflow } from './target-lock';
 export { verifyBackupWorkflow } from './verify';

@@ -15,6 +15,7 @@ import {
   createBaseBackupCatalogActivities,
 } from '../../activities/postgres/basebackup';
 import { createWalActivities } from '../../activities/postgres/wal';
+import { createPointInTimeActivities } from '../../activities/postgres/pitr';
 import { recordWalLag } from './wal-metrics';
 
 /**
@@ -42,6 +43,13 @@ export function buildActivities(config: Config, identity = `dbops@${os.hostname(
       tempDir: config.scratchDir,
     }),
     ...createBaseBackupCatalogActivities({ pg: config.pg, storage, tempDir: config.scratchDir }),
+    // Point-in-time restore: a temporary PostgreSQL recovering from base backups and archived WAL.
+    ...createPointInTimeActivities({
+      pg: config.pg,
+      verifyPg: config.verifyPg,
+      storage,
+      tempDir: config.scratchDir,
+    }),
     ...createWalActivities({
       pg: config.pg,
       storage,

@@ -59,11 +59,16 @@ export async function applyRestore(
   run: RestoreRun,
   planned: Planned,
   approval: ApprovalRecord,
+  /** Steps 3 and 4; a point-in-time restore filled and verified its shadow before the approval. */
+  fill: () => Promise<{ statisticsRestored: boolean }> = async () => {
+    const filled = await restoreShadow(run, planned);
+    await verifyShadow(run, planned);
+    return filled;
+  },
 ): Promise<Applied> {
   let statisticsRestored = false;
   try {
-    ({ statisticsRestored } = await restoreShadow(run, planned));
-    await verifyShadow(run, planned);
+    ({ statisticsRestored } = await fill());
     return { statisticsRestored, cutover: await cutOver(run, planned) };
   } catch (err) {
     const cancelled = isCancellation(err);
@@ -106,7 +111,7 @@ async function settle(run: RestoreRun, { plan }: Planned) {
   }
 }
 
-async function dropShadowAndTell(
+export async function dropShadowAndTell(
   run: RestoreRun,
   { plan }: Planned,
   approval: ApprovalRecord,

@@ -15,7 +15,7 @@ import { DBOPS_BACKUP_ID, DBOPS_DATABASE, DBOPS_OPERATION } from '../../common/s
 import type { Planned, RestoreRun } from './run';
 
 /** Runs a name check: its InputError becomes the workflow's non-retryable InvalidInput failure. */
-function checkNames<T>(check: () => T): T {
+export function checkNames<T>(check: () => T): T {
   try {
     return check();
   } catch (err) {

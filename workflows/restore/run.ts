@@ -114,12 +114,12 @@ export class RestoreRun {
     setCurrentDetails(restoreDetails(this.status, this.info.workflowId));
   }
 
-  short(summary: string) {
-    return activitiesWith<RestoreActivities>('short', { summary, ...this.retry });
+  short<A extends object = RestoreActivities>(summary: string) {
+    return activitiesWith<A>('short', { summary, ...this.retry });
   }
 
-  streaming(summary: string) {
-    return activitiesWith<RestoreActivities>('streaming', {
+  streaming<A extends object = RestoreActivities>(summary: string) {
+    return activitiesWith<A>('streaming', {
       summary,
       ...this.retry,
       ...(this.input.heartbeatTimeoutMs ? { heartbeatTimeout: this.input.heartbeatTimeoutMs } : {}),

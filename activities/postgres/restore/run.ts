@@ -20,6 +20,9 @@ export interface RestoreDeps extends PgServers {
 
 const HEARTBEAT_MS = 2000;
 
+/** The shadow is not live until cut-over: its restore session can trade durability for speed. */
+export const FAST_RESTORE_OPTIONS = '-c synchronous_commit=off -c maintenance_work_mem=256MB';
+
 /** Heartbeats every 2 s and kills the restore's children on cancellation (see ../progress.ts). */
 export function withRestoreProgress<T>(
   progress: () => Record<string, unknown>,

@@ -9,13 +9,10 @@ import { STATISTICS_SINCE_MAJOR, type PgBinaries } from '../binaries';
 import { pgChildEnv, serverOf } from '../connection';
 import { ArchiveFormatError, fillCustomArchiveOffsets } from '../custom-archive';
 import { checkedName, dropDerivedDatabase, recreateDatabase } from './databases';
-import { runTool, serverBinaries, withRestoreProgress, type RestoreDeps } from './run';
+import { FAST_RESTORE_OPTIONS, runTool, serverBinaries, withRestoreProgress, type RestoreDeps } from './run';
 import { assertRestoreSpace } from './space';
 import { unpackProven } from './unpack';
 import { failpoint } from '../../failpoints';
-
-/** The shadow is not live until cut-over: its restore session can trade durability for speed. */
-const FAST_RESTORE_OPTIONS = '-c synchronous_commit=off -c maintenance_work_mem=256MB';
 
 /** The database being written (shadow or scratch): where restoreBackupInto is. */
 export function createShadowActivities(deps: RestoreDeps) {

@@ -1,5 +1,5 @@
 import { type ApprovalRecord, signedBy } from '../../../../common/approvals';
-import type { RestoreResult, RestoreStatus } from '../../../../common/restore';
+import type { RestorePlan, RestoreResult, RestoreStatus } from '../../../../common/restore';
 import { humanBytes, humanDuration, plural } from '../../output';
 
 /** `approved by alice`, `rejected by bob`: the decision in the past tense. */
@@ -17,8 +17,11 @@ export function planText(s: RestoreStatus, workflowId: string, link: string): st
     : `${s.requestedBy}, unsigned`;
   return (
     [
-      `Restore ${p.target} from ${p.backupId} (${humanBytes(p.sizeBytes)}, ${p.format}/${p.compression}, schema ${p.schemaVersion ?? 'none'}, verification: ${p.verified})`,
+      p.pointInTime
+        ? `Restore ${p.target} from ${p.backupDatabase} as it was at ${p.pointInTime.recoveryTarget} (schema ${p.schemaVersion ?? 'none'}, shadow verified)`
+        : `Restore ${p.target} from ${p.backupId} (${humanBytes(p.sizeBytes)}, ${p.format}/${p.compression}, schema ${p.schemaVersion ?? 'none'}, verification: ${p.verified})`,
       `  ${p.tables < 0 ? 'row counts unknown (an adopted spec backup, counted by this restore)' : `${plural(p.tables, 'table')}, ${plural(p.rows, 'row')}`}, extensions [${p.extensions.join(', ')}]; estimated ${humanDuration(p.estimatedSeconds * 1000)}`,
+      ...pointInTimeLines(p),
       ...p.steps.map((step, i) => `  ${i + 1}. ${step}`),
       `Plan hash: ${s.planHash}`,
       policy
@@ -32,6 +35,21 @@ export function planText(s: RestoreStatus, workflowId: string, link: string): st
       .filter(Boolean)
       .join('\n') + '\n'
   );
+}
+
+/** What a point-in-time restore recovered to, and what it changes compared with the live database. */
+function pointInTimeLines(p: RestorePlan): string[] {
+  const t = p.pointInTime;
+  if (!t) return [];
+  const diff =
+    t.rowDifference === null
+      ? `${p.target} does not exist now`
+      : `${t.rowDifference >= 0 ? '+' : ''}${t.rowDifference} rows compared with ${p.target} now (${t.liveTargetRows} rows)`;
+  return [
+    `  Point in time: ${t.recoveryTarget}; recovered to LSN ${t.reachedLsn} from ${t.baseBackups.join(' + ')} and ${plural(t.walSegments, 'WAL segment')}`,
+    `  Last transaction replayed: ${t.lastTransactionAt ?? 'none after the base backup'}`,
+    `  Recovered ${plural(t.recoveredRows, 'row')}: ${diff}`,
+  ];
 }
 
 export function printPlan(s: RestoreStatus, workflowId: string, link: string): void {

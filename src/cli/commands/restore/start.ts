@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { LATEST, LATEST_VERIFIED, type RestoreResult, type RestoreStatus } from '../../../../common/restore';
 import { withClient, workflowUrl } from '../../../client/connection';
 import { pollRestoreStatus, restoreTarget, startRestore, type RestoreHandle } from '../../../client/restore';
+import { pointInTimeTarget, recoveryTarget, startPointInTimeRestore } from '../../../client/pitr-restore';
+import { FailureType, failure } from '../../../../common/failures';
 import { getConfig } from '../../../config';
 import { numberOption } from '../../options';
 import { createProgress, printJson } from '../../output';
@@ -20,6 +22,9 @@ interface StartOptions {
   fourEyes?: boolean;
   allowUnlistedTarget?: boolean;
   json?: boolean;
+  toTime?: string;
+  toLsn?: string;
+  toLatest?: boolean;
 }
 
 async function waitWithProgress(handle: RestoreHandle, json: boolean): Promise<RestoreResult> {
@@ -45,10 +50,28 @@ async function waitWithProgress(handle: RestoreHandle, json: boolean): Promise<R
   }
 }
 
-async function start(backup: string, opts: StartOptions): Promise<void> {
+/** `dbops restore <backup>` or `dbops restore --to-time|--to-lsn|--to-latest`: exactly one of them. */
+function what(backup: string | undefined, opts: StartOptions) {
+  const recovery = recoveryTarget(opts);
+  if (recovery && backup !== undefined)
+    throw failure(
+      FailureType.InvalidInput,
+      `give a backup id or --to-time/--to-lsn/--to-latest, not both (${backup} is a logical backup)`,
+    );
+  if (!recovery && backup === undefined)
+    throw failure(
+      FailureType.InvalidInput,
+      `name what to restore: a backup id, ${LATEST} or ${LATEST_VERIFIED}, or a point in time with --to-time/--to-lsn/--to-latest and --database`,
+    );
+  return recovery;
+}
+
+async function start(backup: string | undefined, opts: StartOptions): Promise<void> {
   const config = getConfig();
-  // Names (backup id, --target, --database) are refused before anything connects.
-  restoreTarget(config, backup, opts.target, opts.database, opts.as);
+  // Names (backup id or point in time, --target, --database) are refused before anything connects.
+  const recovery = what(backup, opts);
+  if (recovery) pointInTimeTarget(opts.database, opts.target, opts.as);
+  else restoreTarget(config, backup!, opts.target, opts.database, opts.as);
   const keepDays =
     opts.keepDays === undefined
       ? undefined
@@ -58,8 +81,7 @@ async function start(backup: string, opts: StartOptions): Promise<void> {
             : 'must be a whole number of days, 0 to 3650',
         );
   await withClient(config, async (client) => {
-    const handle = await startRestore(client, config, {
-      backup,
+    const common = {
       target: opts.target,
       database: opts.database,
       dryRun: opts.dryRun,
@@ -68,7 +90,10 @@ async function start(backup: string, opts: StartOptions): Promise<void> {
       keepDays,
       fourEyes: opts.fourEyes,
       allowUnlistedTarget: opts.allowUnlistedTarget,
-    });
+    };
+    const handle = recovery
+      ? await startPointInTimeRestore(client, config, { ...common, recovery })
+      : await startRestore(client, config, { ...common, backup: backup! });
     const link = workflowUrl(config, handle.workflowId);
     if (opts.dryRun) {
       const r = await handle.result();
@@ -102,12 +127,18 @@ export function registerStart(restore: Command): void {
     // `dbops restore <backup> ...` runs this default subcommand; approve/reject/status/list/rollback are siblings.
     .command('start', { isDefault: true })
     .description('start a restore: resolve and check the backup, show the plan, wait for approval')
-    .argument('<backup>', `backup id, ${LATEST} or ${LATEST_VERIFIED}`)
+    .argument('[backup]', `backup id, ${LATEST} or ${LATEST_VERIFIED} (or a point in time: --to-time)`)
     .option('--target <db>', "database to replace (default: the backup's database)")
     .option(
       '--database <db>',
       `whose backups ${LATEST}/${LATEST_VERIFIED} look at (default: --target or the first configured)`,
     )
+    .option(
+      '--to-time <time>',
+      'point-in-time restore of --database as it was at this RFC 3339 time (base backups + archived WAL)',
+    )
+    .option('--to-lsn <lsn>', 'point-in-time restore up to this WAL location')
+    .option('--to-latest', 'point-in-time restore up to the end of the archived WAL')
     .option('--dry-run', 'show the plan and change nothing')
     .option('--wait', 'wait for the approval and the restore, with progress')
     .option(
