@@ -23,6 +23,7 @@ import { startBackup } from '../src/client/backup';
 import { connectClient } from '../src/client/connection';
 import { s3Overrides, testConfig, uniqueSuffix } from '../test/helpers/stack';
 import {
+  ageKeyPair,
   hasFlag,
   median,
   opt,
@@ -209,18 +210,9 @@ main().then(
 
 /** The default backup (local custom+zstd) encrypted with age for a key pair made here. */
 async function benchEncrypted(work: string) {
-  const keygen = path.join(path.dirname(testConfig(vars).age.bin), 'age-keygen');
-  const identity = path.join(work, 'age-identity.txt');
-  spawnSync(keygen, ['-o', identity], { stdio: 'ignore' });
-  const recipient = spawnSync(keygen, ['-y', identity], { encoding: 'utf8' }).stdout.trim();
   return benchDbops(
     'local-age',
-    {
-      DBOPS_STORAGE: 'local',
-      DBOPS_BACKUP_DIR: path.join(work, 'store-age'),
-      DBOPS_BACKUP_AGE_RECIPIENTS: recipient,
-      DBOPS_BACKUP_AGE_IDENTITY: identity,
-    },
+    { DBOPS_STORAGE: 'local', DBOPS_BACKUP_DIR: path.join(work, 'store-age'), ...ageKeyPair(work) },
     [['custom', 'zstd']],
   );
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { REPO_ROOT } from '../src/config';
 import { deleteNamespace, ensureNamespace, testNamespaceName } from '../src/stack/namespaces';
-import { stackVars } from '../test/helpers/stack';
+import { stackVars, testConfig } from '../test/helpers/stack';
 
 const args = process.argv.slice(2);
 export const hasFlag = (name: string) => args.includes(`--${name}`);
@@ -153,4 +153,20 @@ export async function inBenchRun(fn: () => Promise<void>): Promise<void> {
   } finally {
     await endRun();
   }
+}
+
+/**
+ * A fresh age key pair in `dir` (age-keygen next to the configured age), as the settings that make
+ * a worker encrypt backups for it and decrypt them (the encrypted variants of the benchmarks).
+ */
+export function ageKeyPair(dir: string): {
+  DBOPS_BACKUP_AGE_RECIPIENTS: string;
+  DBOPS_BACKUP_AGE_IDENTITY: string;
+} {
+  const keygen = path.join(path.dirname(testConfig(vars).age.bin), 'age-keygen');
+  const identity = path.join(dir, 'age-identity.txt');
+  const made = spawnSync(keygen, ['-o', identity], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`${keygen} -o ${identity} failed: ${made.stderr}`);
+  const recipient = spawnSync(keygen, ['-y', identity], { encoding: 'utf8' }).stdout.trim();
+  return { DBOPS_BACKUP_AGE_RECIPIENTS: recipient, DBOPS_BACKUP_AGE_IDENTITY: identity };
 }
