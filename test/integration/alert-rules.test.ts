@@ -15,6 +15,7 @@ import {
 } from '../../scripts/alert-rules';
 import { registry } from '../../src/worker/metrics';
 import '../../src/worker/outcomes'; // registers the dbops_operation_* series in `registry`
+import '../../src/worker/wal-metrics'; // registers dbops_wal_archive_lag_*
 import { OPERATIONS, OUTCOMES, REASONS } from '../../workflows/outcomes';
 
 /**
