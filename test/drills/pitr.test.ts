@@ -145,6 +145,17 @@ describe('point-in-time restore', () => {
     });
   }, 300_000);
 
+  it('to an LSN between two commits: the first kept, the second not', async () => {
+    await q("INSERT INTO marks (id, note) VALUES (1501, 'before the LSN')");
+    const [at] = await q<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    await q("INSERT INTO marks (id, note) VALUES (1502, 'after the LSN')");
+    await archiveCurrentSegment();
+    const { status, result } = await restoreTo({ kind: 'lsn', lsn: at!.lsn });
+    expect(status.plan!.pointInTime!.recoveryTarget).toBe(`LSN ${at!.lsn}`);
+    expect(result.outcome).toBe('restored');
+    expect((await marks()).slice(-2)).toEqual([1001, 1501]);
+  }, 300_000);
+
   it('to the latest archived WAL through an incremental chain, combined by pg_combinebackup', async () => {
     await q("INSERT INTO marks (id, note) VALUES (2001, 'before the incremental backup')");
     await (
@@ -155,7 +166,7 @@ describe('point-in-time restore', () => {
     const { status, result } = await restoreTo({ kind: 'latest' });
     expect(status.plan!.pointInTime!.baseBackups).toHaveLength(2);
     expect(result.outcome).toBe('restored');
-    expect((await marks()).slice(-3)).toEqual([1001, 2001, 2002]);
+    expect((await marks()).slice(-4)).toEqual([1001, 1501, 2001, 2002]);
   }, 300_000);
 
   it('the command line: a dry run shows the point in time and the row difference, and leaves nothing behind', async () => {
@@ -176,7 +187,7 @@ describe('point-in-time restore', () => {
     expect(dry.stdout).toMatch(
       /Point in time: the end of the archived WAL; recovered to LSN [0-9A-F]+\/[0-9A-F]+ from \S+-full \+ \S+-incremental/,
     );
-    expect(dry.stdout).toMatch(/Recovered 1003 rows: \+0 rows compared with app now \(1003 rows\)/);
+    expect(dry.stdout).toMatch(/Recovered 1004 rows: \+0 rows compared with app now \(1004 rows\)/);
     expect(await marks()).toEqual(before);
     const left = await q<{ datname: string }>(
       "SELECT datname FROM pg_database WHERE datname LIKE 'app\\_\\_restore\\_%'",
