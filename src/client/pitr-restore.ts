@@ -12,7 +12,7 @@ import {
   DBOPS_PHASE,
 } from '../../common/search-attributes';
 import type { Config } from '../config';
-import { restoreHandle, type RestoreHandle } from './restore';
+import { requestFields, restoreHandle, type RestoreHandle, type RestoreRequestOptions } from './restore';
 import { signIfKey } from './signing';
 import { startOrJoin } from './start';
 
@@ -77,18 +77,7 @@ export function pointInTimeTarget(
 export async function startPointInTimeRestore(
   client: Client,
   config: Config,
-  options: {
-    recovery: RecoveryTarget;
-    database?: string;
-    target?: string;
-    dryRun?: boolean;
-    requestedBy: string;
-    key?: string;
-    keepDays?: number;
-    fourEyes?: boolean;
-    allowUnlistedTarget?: boolean;
-    now?: Date;
-  },
+  options: RestoreRequestOptions & { recovery: RecoveryTarget },
 ): Promise<RestoreHandle> {
   const target = pointInTimeTarget(options.database, options.target, options.requestedBy);
   const database = options.database!;
@@ -106,12 +95,7 @@ export async function startPointInTimeRestore(
     database,
     recovery: options.recovery,
     target,
-    dryRun: options.dryRun,
-    requestedBy: options.requestedBy,
-    ...(request && { request }),
-    ...(options.keepDays !== undefined && { keepDays: options.keepDays }),
-    ...(options.fourEyes && { fourEyes: true }),
-    ...(options.allowUnlistedTarget && { allowUnlistedTarget: true }),
+    ...requestFields(options, request),
     jobs: config.restore.jobs,
     dumpOptions: { noOwner: config.backup.noOwner, noPrivileges: config.backup.noPrivileges },
     uiUrl: config.temporal.uiUrl,

@@ -2,7 +2,7 @@ import type { Client, WorkflowExecutionStatusName, WorkflowHandle } from '@tempo
 import { parseBackupId } from '../../common/backup';
 import { FailureType, failure } from '../../common/failures';
 import { restoreWorkflowId } from '../../common/ids';
-import type { ApprovalRecord, ApprovalRequest } from '../../common/approvals';
+import type { ApprovalRecord, ApprovalRequest, SignedStatement } from '../../common/approvals';
 import { type RestoreStatus, assertRestoreTarget, LATEST, LATEST_VERIFIED } from '../../common/restore';
 import { assertDatabaseName, assertPersonName, assertPlainText, InputError } from '../../common/names';
 import type { restoreWorkflow } from '../../workflows/restore';
@@ -50,23 +50,37 @@ export function restoreTarget(
   }
 }
 
+/** What a person asks of any restore (logical or point-in-time), besides what to restore. */
+export interface RestoreRequestOptions {
+  target?: string;
+  database?: string;
+  dryRun?: boolean;
+  requestedBy: string;
+  /** The SSH key to sign the request with (findSigningKey); default DBOPS_SIGNING_KEY, the agent, ~/.ssh/id_ed25519. */
+  key?: string;
+  /** Asks for more care than the worker's policy: longer keeping, four-eyes (never less). */
+  keepDays?: number;
+  fourEyes?: boolean;
+  allowUnlistedTarget?: boolean;
+  now?: Date;
+}
+
+/** The workflow input's request fields: only stricter wishes than the worker's policy are sent. */
+export function requestFields(options: RestoreRequestOptions, request: SignedStatement | undefined) {
+  return {
+    dryRun: options.dryRun,
+    requestedBy: options.requestedBy,
+    ...(request && { request }),
+    ...(options.keepDays !== undefined && { keepDays: options.keepDays }),
+    ...(options.fourEyes && { fourEyes: true }),
+    ...(options.allowUnlistedTarget && { allowUnlistedTarget: true }),
+  };
+}
+
 export async function startRestore(
   client: Client,
   config: Config,
-  options: {
-    backup: string;
-    target?: string;
-    database?: string;
-    dryRun?: boolean;
-    requestedBy: string;
-    /** The SSH key to sign the request with (findSigningKey); default DBOPS_SIGNING_KEY, the agent, ~/.ssh/id_ed25519. */
-    key?: string;
-    /** Asks for more care than the worker's policy: longer keeping, four-eyes (never less). */
-    keepDays?: number;
-    fourEyes?: boolean;
-    allowUnlistedTarget?: boolean;
-    now?: Date;
-  },
+  options: RestoreRequestOptions & { backup: string },
 ): Promise<RestoreHandle> {
   const target = restoreTarget(config, options.backup, options.target, options.database, options.requestedBy);
   const now = options.now ?? new Date();
@@ -83,12 +97,7 @@ export async function startRestore(
     backup: options.backup,
     database: options.database ?? target,
     target,
-    dryRun: options.dryRun,
-    requestedBy: options.requestedBy,
-    ...(request && { request }),
-    ...(options.keepDays !== undefined && { keepDays: options.keepDays }),
-    ...(options.fourEyes && { fourEyes: true }),
-    ...(options.allowUnlistedTarget && { allowUnlistedTarget: true }),
+    ...requestFields(options, request),
     jobs: config.restore.jobs,
     uiUrl: config.temporal.uiUrl,
   };
