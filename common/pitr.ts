@@ -10,6 +10,7 @@ import type { RestoreWorkflowInput } from './restore';
  *
  *   pitr/<sysid>/wal/<timeline>/<segment>.zst       one completed 16 MiB segment, zstd
  *   pitr/<sysid>/wal/<timeline>/<segment>.zst.json  its sidecar: size, sha256 of the segment
+ *   pitr/<sysid>/wal/<timeline>/<segment>.partial.zst(.json)  the segment still being received, and its sidecar
  *   pitr/<sysid>/wal/<timeline>.history             a timeline history file, as PostgreSQL wrote it
  *   pitr/<sysid>/base/<id>/...                      one base backup (pg_basebackup -Ft) and its manifests
  */
@@ -49,6 +50,35 @@ export function walSegmentSidecarKey(systemId: string, segment: string): string 
   return `${walSegmentKey(systemId, segment)}.json`;
 }
 
+/** The segment pg_receivewal is still writing, as far as it was received (replaced about every second). */
+export function walPartialKey(systemId: string, segment: string): string {
+  return `${walPrefix(systemId)}/${segmentTimeline(segment)}/${segment}.partial.zst`;
+}
+
+export function walPartialSidecarKey(systemId: string, segment: string): string {
+  return `${walPartialKey(systemId, segment)}.json`;
+}
+
+/**
+ * What a key of a timeline folder (relative to walTimelinePrefix) is: a completed segment, a
+ * partial one, or either's sidecar; undefined for anything else. The one place that tells a
+ * `<segment>.partial.zst.json` from a `<segment>.zst.json`: both end in `.zst.json`.
+ */
+export function parseWalArchiveKey(
+  name: string,
+): { readonly segment: string; readonly partial: boolean; readonly sidecar: boolean } | undefined {
+  const m = /^([0-9A-F]{24})(\.partial)?\.zst(\.json)?$/.exec(name);
+  return m ? { segment: m[1]!, partial: m[2] !== undefined, sidecar: m[3] !== undefined } : undefined;
+}
+
+/** The completed segments (their sidecars, the commit) among a timeline folder's keys, in listing order. */
+export function archivedSegments(names: readonly string[]): string[] {
+  return names.flatMap((n) => {
+    const k = parseWalArchiveKey(n);
+    return k && k.sidecar && !k.partial ? [k.segment] : [];
+  });
+}
+
 /** `00000002.history` and the like. */
 export function isTimelineHistoryName(name: string): boolean {
   return /^[0-9A-F]{8}\.history$/.test(name);
@@ -72,11 +102,17 @@ export function baseBackupObjectKey(systemId: string, id: string, file: string):
 
 /*
  * WAL archiving (the archiver, `dbops wal check`, restore_command). The per-timeline index is the
- * listing itself: a timeline's folder holds `<segment>.zst` and its sidecar and nothing else, and
+ * listing itself: a timeline's folder holds `<segment>.zst` and its sidecar (and one partial, below), and
  * segment names are fixed-width hex, so a prefix listing (S3 and local alike return keys sorted)
  * is the timeline's segments in LSN order. Nothing is ever appended to or rewritten: each segment
  * is two new objects, and the sidecar, written last, is the segment's commit. A gap is two
  * neighbours in the listing that are not consecutive (findSegmentGaps).
+ *
+ * Besides them, the segment pg_receivewal is still writing is uploaded as `<segment>.partial.zst`
+ * whenever it grew (at most about once a second), each put replacing the last, its sidecar
+ * (WalPartialSidecar) written after it; both go once the completed segment is stored. A partial is
+ * not a segment: listings, gaps and `dbops wal check` ignore it (archivedSegments); a recovery
+ * replays it only when no later segment of its timeline exists (the last records before a crash).
  */
 
 /** PostgreSQL's default (and the dev stack's) WAL segment size; sidecars record the server's own. */
@@ -100,6 +136,26 @@ export interface WalSegmentSidecar {
   readonly storedSize: number;
   readonly storedSha256: string;
   /** ISO time the archiver stored it. */
+  readonly archivedAt: string;
+}
+
+/** What `<segment>.partial.zst.json` says about the last upload of a segment still being received. */
+export interface WalPartialSidecar {
+  readonly sidecarVersion: 1;
+  readonly systemId: string;
+  readonly segment: string;
+  readonly timeline: string;
+  readonly segmentBytes: number;
+  /** Bytes of the uncompressed file (the whole segment: pg_receivewal pads it with zeros) and its SHA-256. */
+  readonly size: number;
+  readonly sha256: string;
+  readonly compression: 'zstd';
+  readonly storedSize: number;
+  readonly storedSha256: string;
+  /** The WAL it holds ends here: everything received before this LSN is in the object. */
+  readonly receivedLsn: string;
+  /** receivedLsn as an offset into the segment. */
+  readonly receivedBytes: number;
   readonly archivedAt: string;
 }
 
@@ -268,6 +324,8 @@ export interface PointInTimePlan {
   /** The commit time of the last transaction the recovery replayed (null: none after the base backup). */
   readonly lastTransactionAt: string | null;
   readonly walSegments: number;
+  /** How long the recovery took, before the approval: unpacking the base backups, replaying WAL, copying into the shadow. */
+  readonly recoveryMs: { readonly assemble: number; readonly recover: number; readonly copy: number };
   readonly liveTargetRows: number | null;
   readonly recoveredRows: number;
   /** recoveredRows − liveTargetRows: what the restore takes away (negative) or brings back. */

@@ -88,16 +88,16 @@ export interface WalStatus {
 
 /** `dbops wal status`: the workflow, its running activity's last heartbeat, the server and the store. */
 export async function walStatus(client: Client, config: Config): Promise<WalStatus> {
-  const server = await walServerStatus(config.pg, config.wal.slot);
+  // With the store: the stored lag counts the newest partial upload of the segment being received.
+  const { server, lastArchived } = await withBackupStore(config.storage, async (store) => {
+    const server = await walServerStatus(config.pg, config.wal.slot, store);
+    const timeline = segmentTimeline(server.currentSegment);
+    return {
+      server,
+      lastArchived: await lastArchivedSegment(store, server.systemId, timeline, server.currentSegment),
+    };
+  });
   const workflowId = walArchiverWorkflowId(server.systemId);
-  const lastArchived = await withBackupStore(config.storage, (store) =>
-    lastArchivedSegment(
-      store,
-      server.systemId,
-      segmentTimeline(server.currentSegment),
-      server.currentSegment,
-    ),
-  );
   const base = { workflowId, server, ...(lastArchived && { lastArchivedSegment: lastArchived }) };
   const handle = client.workflow.getHandle<typeof walArchiverWorkflow>(workflowId);
   let description;

@@ -179,7 +179,7 @@ describe('point-in-time restore', () => {
 
     const before = await marks();
     const dry = await dbops(env, 'restore', '--to-latest', '--database', db, '--target', db, '--dry-run');
-    expect(dry.stderr).toBe('');
+    expect(dry.stderr, dry.stderr).toBe('');
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(
       new RegExp(`Restore ${db} from ${db} as it was at the end of the archived WAL`),

@@ -15,6 +15,7 @@ import { quoteIdent } from '../../activities/postgres/connection';
 import { createBackupStore } from '../../activities/storage';
 import {
   findSegmentGaps,
+  isWalSegmentName,
   nextWalSegment,
   parseLsn,
   segmentEndLsn,
@@ -71,6 +72,7 @@ async function archived(): Promise<string[]> {
       .map((o) => o.key)
       .filter((k) => k.endsWith('.zst.json'))
       .map((k) => path.basename(k, '.zst.json'))
+      .filter(isWalSegmentName) // not `<segment>.partial`: the segment still being received
       .sort();
   } finally {
     await store.close();

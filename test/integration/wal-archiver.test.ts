@@ -9,6 +9,7 @@ import { createBackupStore } from '../../activities/storage';
 import { walArchiverWorkflowId } from '../../common/ids';
 import {
   findSegmentGaps,
+  isWalSegmentName,
   walPrefix,
   walSegmentKey,
   walSegmentSidecarKey,
@@ -60,6 +61,7 @@ async function archived(): Promise<string[]> {
     return keys
       .filter((k) => k.endsWith('.zst.json'))
       .map((k) => path.basename(k, '.zst.json'))
+      .filter(isWalSegmentName) // not `<segment>.partial`: the segment still being received
       .sort();
   } finally {
     await store.close();

@@ -165,6 +165,7 @@ async function recoverAndPlan(
       reachedLsn: recovered.reachedLsn,
       lastTransactionAt: recovered.lastTransactionAt,
       walSegments: recovered.walSegments,
+      recoveryMs: recovered.durationMs,
       liveTargetRows: live.exists ? live.rows : null,
       recoveredRows: recovered.rows,
       rowDifference: live.exists ? recovered.rows - live.rows : null,

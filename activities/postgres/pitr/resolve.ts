@@ -1,6 +1,7 @@
 import { type BaseBackupEntry, type BaseBackupManifest, lsnValue } from '../../../common/basebackup';
 import { FailureType, failure } from '../../../common/failures';
 import {
+  archivedSegments,
   describeRecoveryTarget,
   findSegmentGaps,
   parseLsn,
@@ -72,11 +73,10 @@ export async function assertWalCovers(
   const timeline = base.timeline.toString(16).toUpperCase().padStart(8, '0');
   const prefix = walTimelinePrefix(systemId, timeline);
   const first = segmentOfLsn(parseLsn(base.startLsn), base.timeline);
-  const segments = (await store.list(prefix))
-    .map((o) => o.key.slice(prefix.length))
-    .filter((k) => k.endsWith('.zst.json'))
-    .map((k) => k.slice(0, -'.zst.json'.length))
-    .filter((s) => s >= first);
+  // Completed segments only: a `.partial.zst.json` is neither a segment nor a gap (recovery may replay it at the end).
+  const segments = archivedSegments((await store.list(prefix)).map((o) => o.key.slice(prefix.length))).filter(
+    (s) => s >= first,
+  );
   const needsUpTo = target.kind === 'lsn' ? segmentOfLsn(parseLsn(target.lsn), base.timeline) : undefined;
   if (segments.length === 0 || segments[0] !== first)
     throw failure(

@@ -4,14 +4,19 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FailureType, failure } from '../../../common/failures';
 import {
+  archivedSegments,
   isTimelineHistoryName,
   isWalSegmentName,
   nextWalSegment,
   segmentTimeline,
+  parseWalArchiveKey,
   timelineHistoryKey,
+  walPartialKey,
+  walPartialSidecarKey,
   walSegmentKey,
   walSegmentSidecarKey,
   walTimelinePrefix,
+  type WalPartialSidecar,
   type WalSegmentSidecar,
 } from '../../../common/pitr';
 import type { BackupStore } from '../../storage';
@@ -63,19 +68,31 @@ export interface WalFeedStats {
   readonly gap: string | undefined;
   /** The first segment asked for past the end of the archive (normal at the end of a recovery). */
   readonly endOfArchive: string | undefined;
+  /**
+   * The segment served from its partial upload (`<segment>.partial.zst`: the store lacked the
+   * completed one and held no later one), and where its WAL ends: the last records the archiver
+   * received, e.g. before a crash. PostgreSQL replays up to its last valid record.
+   */
+  readonly partial: { readonly segment: string; readonly receivedLsn: string } | undefined;
 }
+
+/** Reads of a partial whose object and sidecar disagree before it counts as damaged: the archiver replaces both about every second. */
+const PARTIAL_READS = 5;
 
 export class WalFeed {
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
   private failed: Error | undefined;
   private readonly listed = new Map<string, Set<string>>();
+  /** Segments with a partial upload, per timeline, from the same listing. */
+  private readonly partials = new Map<string, Set<string>>();
   private stats: WalFeedStats = {
     segmentsFetched: 0,
     bytesFetched: 0,
     lastServed: undefined,
     gap: undefined,
     endOfArchive: undefined,
+    partial: undefined,
   };
 
   constructor(
@@ -143,7 +160,9 @@ export class WalFeed {
     if (!isWalSegmentName(name)) return this.missing(name); // .backup, .partial: never archived
     if (!(await this.has(name))) {
       const timeline = segmentTimeline(name);
-      const later = [...(this.listed.get(timeline) ?? [])].some((s) => s > name);
+      const partials = this.partials.get(timeline) ?? new Set<string>();
+      const later = [...(this.listed.get(timeline) ?? []), ...partials].some((s) => s > name);
+      if (!later && partials.has(name)) return this.fetchPartial(name);
       if (later && !this.stats.gap) this.stats = { ...this.stats, gap: name };
       if (!later && !this.stats.endOfArchive) this.stats = { ...this.stats, endOfArchive: name };
       return this.missing(name);
@@ -164,11 +183,13 @@ export class WalFeed {
     const timeline = segmentTimeline(segment);
     if (!this.listed.has(timeline) || (relist && !this.listed.get(timeline)!.has(segment))) {
       const prefix = walTimelinePrefix(this.systemId, timeline);
-      const names = (await this.store.list(prefix))
-        .map((o) => o.key.slice(prefix.length))
-        .filter((k) => k.endsWith('.zst.json'))
-        .map((k) => k.slice(0, -'.zst.json'.length));
-      this.listed.set(timeline, new Set(names));
+      const keys = (await this.store.list(prefix)).map((o) => o.key.slice(prefix.length));
+      this.listed.set(timeline, new Set(archivedSegments(keys)));
+      const partials = keys.flatMap((k) => {
+        const p = parseWalArchiveKey(k);
+        return p?.partial && p.sidecar ? [p.segment] : [];
+      });
+      this.partials.set(timeline, new Set(partials));
     }
     return this.listed.get(timeline)!.has(segment);
   }
@@ -193,6 +214,52 @@ export class WalFeed {
       segmentsFetched: this.stats.segmentsFetched + 1,
       bytesFetched: this.stats.bytesFetched + raw.bytes,
     };
+  }
+
+  /**
+   * Serves `segment` from its partial upload, SHA-256 checked against its sidecar. The archiver may
+   * replace both between our two reads (object first, sidecar last), so a mismatch is read again a
+   * few times before it counts as damage; a partial gone meanwhile means its completed segment was
+   * stored: that is served instead.
+   */
+  private async fetchPartial(segment: string): Promise<void> {
+    let problem = '';
+    for (let i = 0; i < PARTIAL_READS; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 300));
+      const sidecar = await this.store.getJson<WalPartialSidecar>(
+        walPartialSidecarKey(this.systemId, segment),
+      );
+      if (!sidecar) {
+        if (await this.has(segment)) return this.fetchSegment(segment);
+        return this.missing(segment);
+      }
+      const raw = new HashTap();
+      try {
+        await this.land(segment, async (tmp) => {
+          const d = decompress('zstd', await this.store.get(walPartialKey(this.systemId, segment)));
+          await Promise.all([pipeline(d.stream, raw, createWriteStream(tmp)), d.done]);
+          if (raw.digest() !== sidecar.sha256 || raw.bytes !== sidecar.size)
+            throw new Error(
+              `decompresses to SHA-256 ${raw.digest()} (${raw.bytes} bytes), its sidecar records ${sidecar.sha256} (${sidecar.size} bytes)`,
+            );
+        });
+      } catch (err) {
+        problem = err instanceof Error ? err.message : String(err);
+        continue;
+      }
+      this.stats = {
+        ...this.stats,
+        segmentsFetched: this.stats.segmentsFetched + 1,
+        bytesFetched: this.stats.bytesFetched + raw.bytes,
+        lastServed: segment,
+        partial: { segment, receivedLsn: sidecar.receivedLsn },
+      };
+      return;
+    }
+    throw failure(
+      FailureType.IntegrityCheckFailed,
+      `the partial WAL segment ${this.store.describe(walPartialKey(this.systemId, segment))} ${problem} (read ${PARTIAL_READS} times): the archive is damaged; recover to an earlier point or run \`dbops wal check\``,
+    );
   }
 
   /** Writes a file under a temporary name, then renames it into the queue: the script sees it whole or not at all. */

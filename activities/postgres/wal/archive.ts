@@ -8,6 +8,7 @@ import {
   findSegmentGaps,
   formatLsn,
   isSystemIdentifier,
+  parseLsn,
   segmentEndLsn,
   segmentTimeline,
 } from '../../../common/pitr';
@@ -16,6 +17,7 @@ import { pgChildEnv, withPg } from '../connection';
 import { resolvePgBinaries } from '../binaries';
 import { withProgress } from '../progress';
 import { LsnHistory, type WalLag } from './lag';
+import { PartialUploader } from './partial';
 import { startReceiver, type Receiver } from './receiver';
 import {
   advanceGuard,
@@ -39,10 +41,13 @@ interface Run {
   readonly slots: WalSlots;
   readonly spool: string;
   readonly history: LsnHistory;
+  readonly partial: PartialUploader;
   readonly progress: {
     archived: number;
     lastSegment?: string;
     lastArchivedAt?: string;
+    /** The newest upload of the segment being received: its name and where its WAL ends. */
+    partial?: { segment: string; receivedLsn: string; at: string };
     lag?: WalLag;
   };
 }
@@ -84,6 +89,7 @@ export async function archiveWal(deps: WalDeps, input: WalArchiveInput): Promise
         slots,
         spool,
         history: new LsnHistory(),
+        partial: new PartialUploader(store, server.systemId, spool, server.segmentBytes),
         progress: { archived: 0 },
       };
       try {
@@ -120,35 +126,45 @@ async function stream(run: Run, input: WalArchiveInput): Promise<WalArchiveResul
       kills.push(() => receiver.kill());
       let event: WalEvent | undefined;
       let reason: WalArchiveResult['reason'] = 'rotated';
-      while (!ctx.cancellationSignal.aborted) {
-        event = await drainSpool(run);
-        if (event) break;
-        const sample = await readLag(run.client, run.slots);
-        record(run, sample);
-        if (
-          sample.guard === undefined ||
-          sample.guard.walStatus === 'lost' ||
-          sample.stream?.walStatus === 'lost'
-        ) {
-          reason = 'slot-check';
-          break;
+      try {
+        while (!ctx.cancellationSignal.aborted) {
+          event = await drainSpool(run);
+          if (event) break;
+          if (receiver.exit) receiverExited(receiver);
+          const sample = await readLag(run.client, run.slots);
+          await uploadPartial(run, sample.receivedLsn);
+          record(run, sample);
+          if (
+            sample.guard === undefined ||
+            sample.guard.walStatus === 'lost' ||
+            sample.stream?.walStatus === 'lost'
+          ) {
+            reason = 'slot-check';
+            break;
+          }
+          if (Date.now() - started >= (input.runForMs ?? 3_600_000)) break;
+          await new Promise((resolve) => setTimeout(resolve, pollMs));
         }
-        if (receiver.exit) return receiverExited(run, receiver);
-        if (Date.now() - started >= (input.runForMs ?? 3_600_000)) break;
-        await new Promise((resolve) => setTimeout(resolve, pollMs));
+      } catch (err) {
+        // The server went away (a crash: pg_receivewal exited, or the poll's connection broke first):
+        // what pg_receivewal received until then is the recovery point, so it goes to the store before the attempt fails.
+        await receiver.stop();
+        await drainSpool(run).catch(() => undefined);
+        await uploadPartial(run, null, true).catch(() => undefined);
+        throw err;
       }
-      // Cleanly: pg_receivewal keeps its .partial for the next run, completed segments are stored.
+      // Cleanly: pg_receivewal keeps its .partial for the next run (and the store a copy), completed segments are stored.
       await receiver.stop();
       event ??= await drainSpool(run);
+      await uploadPartial(run, null, true);
       if (ctx.cancellationSignal.aborted) throw new CancelledFailure('WAL archiver stopped');
       return { archived: run.progress.archived, lastSegment: run.progress.lastSegment, reason, event };
     },
   );
 }
 
-/** pg_receivewal ended on its own (server gone, slot dropped): store what it completed, then fail. */
-async function receiverExited(run: Run, receiver: Receiver): Promise<never> {
-  await drainSpool(run);
+/** pg_receivewal ended on its own (server gone, slot dropped): the caller stores what it received, then fails. */
+function receiverExited(receiver: Receiver): never {
   const exit = receiver.exit!;
   throw failure(
     FailureType.ProcessFailed,
@@ -180,6 +196,8 @@ async function drainSpool(run: Run): Promise<WalEvent | undefined> {
     });
     await advanceGuard(run.client, run.slots, formatLsn(segmentEndLsn(segment, segmentBytes)));
     await rm(path.join(run.spool, segment));
+    await run.partial.completed(segment);
+    if (run.progress.partial?.segment === segment) run.progress.partial = undefined;
     run.progress.archived++;
     run.progress.lastSegment = segment;
     run.progress.lastArchivedAt = sidecar.archivedAt;
@@ -195,12 +213,28 @@ async function drainSpool(run: Run): Promise<WalEvent | undefined> {
   return event;
 }
 
-/** Updates the progress, the lag gauges and the LSN history from one sample. */
+/** Uploads the segment being received when it grew (partial.ts); `force` when pg_receivewal has stopped. */
+async function uploadPartial(run: Run, flushedLsn: number | null, force = false): Promise<void> {
+  const sidecar = await run.partial.upload({ flushedLsn, force });
+  if (sidecar)
+    run.progress.partial = {
+      segment: sidecar.segment,
+      receivedLsn: sidecar.receivedLsn,
+      at: sidecar.archivedAt,
+    };
+}
+
+/**
+ * Updates the progress, the lag gauges and the LSN history from one sample. Stored: the guard
+ * slot's position (completed segments), or the newest partial upload's end when it is further.
+ */
 function record(run: Run, sample: WalLagRow): void {
   const now = Date.now();
   run.history.add(now, sample.currentLsn);
   const received = sample.receivedLsn;
-  const stored = sample.guard?.restartLsn ?? null;
+  const partial = run.partial.uploaded ? parseLsn(run.partial.uploaded.receivedLsn) : null;
+  const guard = sample.guard?.restartLsn ?? null;
+  const stored = guard === null ? partial : Math.max(guard, partial ?? 0);
   const lag: WalLag = {
     systemId: run.server.systemId,
     currentLsn: formatLsn(sample.currentLsn),

@@ -1,4 +1,14 @@
-import { formatLsn, segmentOfLsn, walTimelinePrefix } from '../../../common/pitr';
+import {
+  archivedSegments,
+  formatLsn,
+  parseLsn,
+  parseWalSegment,
+  segmentOfLsn,
+  walPartialSidecarKey,
+  walSegmentName,
+  walTimelinePrefix,
+  type WalPartialSidecar,
+} from '../../../common/pitr';
 import type { BackupStore } from '../../storage';
 import type { PgConnectionSettings } from '../connection';
 import { withPg } from '../connection';
@@ -18,11 +28,22 @@ export interface WalServerStatus {
   readonly receivedLagBytes: number | null;
   /** pg_stat_replication.flush_lag; 0 when caught up, null while no archiver streams. */
   readonly receivedLagSeconds: number | null;
-  /** The store holds everything before this (the guard slot's position). */
+  /**
+   * The store holds everything before this: the guard slot's position (completed segments), or the
+   * end of the newest partial upload when `store` was given and it is further.
+   */
+  readonly storedLsn: string | null;
   readonly storedLagBytes: number | null;
+  /** The segment being received as the store last got it (`<segment>.partial.zst`), when given a store. */
+  readonly partial?: { readonly segment: string; readonly receivedLsn: string; readonly archivedAt: string };
 }
 
-export async function walServerStatus(pg: PgConnectionSettings, slot: string): Promise<WalServerStatus> {
+/** The server's positions and slots; with `store`, the stored position counts the newest partial upload. */
+export async function walServerStatus(
+  pg: PgConnectionSettings,
+  slot: string,
+  store?: BackupStore,
+): Promise<WalServerStatus> {
   return withPg(pg, undefined, async (client) => {
     const server = await serverWal(client);
     const slots = walSlots(slot);
@@ -30,16 +51,20 @@ export async function walServerStatus(pg: PgConnectionSettings, slot: string): P
     const guardProblem = slotUnusable(lag.guard);
     const streamProblem = slotUnusable(lag.stream);
     const received = lag.receivedLsn;
-    const stored = guardProblem ? null : lag.guard!.restartLsn!;
+    const guard = guardProblem ? null : lag.guard!.restartLsn!;
+    const current = segmentOfLsn(lag.currentLsn, server.timeline, server.segmentBytes);
+    const partial = store && (await newestPartial(store, server.systemId, current, server.segmentBytes));
+    const partialLsn = partial ? parseLsn(partial.receivedLsn) : null;
+    const stored = guard === null ? partialLsn : Math.max(guard, partialLsn ?? 0);
     return {
       systemId: server.systemId,
       timeline: server.timeline,
       segmentBytes: server.segmentBytes,
       currentLsn: formatLsn(lag.currentLsn),
-      currentSegment: segmentOfLsn(lag.currentLsn, server.timeline, server.segmentBytes),
+      currentSegment: current,
       guardSlot: {
         name: slots.guard,
-        ...(guardProblem ? { problem: guardProblem } : { restartLsn: formatLsn(stored!) }),
+        ...(guardProblem ? { problem: guardProblem } : { restartLsn: formatLsn(guard!) }),
       },
       streamSlot: {
         name: slots.stream,
@@ -50,7 +75,15 @@ export async function walServerStatus(pg: PgConnectionSettings, slot: string): P
       receivedLagBytes: received === null ? null : Math.max(0, lag.currentLsn - received),
       receivedLagSeconds:
         received === null ? null : received >= lag.currentLsn ? 0 : (lag.flushLagSeconds ?? 0),
+      storedLsn: stored === null ? null : formatLsn(stored),
       storedLagBytes: stored === null ? null : Math.max(0, lag.currentLsn - stored),
+      ...(partial && {
+        partial: {
+          segment: partial.segment,
+          receivedLsn: partial.receivedLsn,
+          archivedAt: partial.archivedAt,
+        },
+      }),
     };
   });
 }
@@ -70,9 +103,28 @@ export async function lastArchivedSegment(
   const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
   const narrowed = [log, log - 1].filter((l) => l >= 0).map((l) => `${folder}${timeline}${hex8(l)}`);
   for (const prefix of [...narrowed, folder]) {
-    const sidecars = (await store.list(prefix)).filter((o) => o.key.endsWith('.zst.json'));
-    const last = sidecars.at(-1);
-    if (last) return last.key.slice(folder.length, folder.length + 24);
+    const last = archivedSegments((await store.list(prefix)).map((o) => o.key.slice(folder.length))).at(-1);
+    if (last) return last;
+  }
+  return undefined;
+}
+
+/**
+ * The partial upload of the segment being received: the server's current segment's, or the one
+ * before (the archiver is a segment behind right after a switch). Two reads, no listing.
+ */
+async function newestPartial(
+  store: BackupStore,
+  systemId: string,
+  current: string,
+  segmentBytes: number,
+): Promise<WalPartialSidecar | undefined> {
+  const { timeline, segno } = parseWalSegment(current, segmentBytes);
+  for (const n of [segno, segno - 1].filter((x) => x >= 0)) {
+    const sidecar = await store.getJson<WalPartialSidecar>(
+      walPartialSidecarKey(systemId, walSegmentName(timeline, n, segmentBytes)),
+    );
+    if (sidecar) return sidecar;
   }
   return undefined;
 }

@@ -28,7 +28,10 @@ function printStatus(s: WalStatus): void {
     ['workflow', s.workflowId],
     ['cluster', `${server.systemId}, timeline ${server.timeline}`],
     ['server at', `${server.currentLsn} (segment ${server.currentSegment})`],
-    ['last archived segment', s.lastArchivedSegment ?? 'none'],
+    [
+      'last archived segment',
+      `${s.lastArchivedSegment ?? 'none'}${server.partial ? `; partial ${server.partial.segment} up to ${server.partial.receivedLsn}` : ''}`,
+    ],
     ['received lag', lagText(server.receivedLagBytes, server.receivedLagSeconds)],
     ['stored lag', lagText(server.storedLagBytes, beat?.storedLagSeconds)],
     [
