@@ -7,7 +7,11 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
-import type { BaseBackupActivities, BaseBackupCatalogActivities } from '../activities/postgres/basebackup';
+import type {
+  BaseBackupActivities,
+  BaseBackupCatalogActivities,
+  BaseBackupPruneResult,
+} from '../activities/postgres/basebackup';
 import type { StorageActivities } from '../activities/storage';
 import {
   BASE_BACKUP_KINDS,
@@ -21,6 +25,15 @@ import { dumpTaskQueue } from '../common/ids';
 import { DBOPS_BACKUP_ID } from '../common/search-attributes';
 import { activitiesWith } from './activity-profiles';
 
+/**
+ * What a base backup run returns: the backup, and what retention pruned after it (`pruned`), or
+ * why retention failed (`pruneError`: the backup itself succeeded; the next run prunes).
+ */
+export type BaseBackupRunResult = BaseBackupWorkflowResult & {
+  readonly pruned?: BaseBackupPruneResult;
+  readonly pruneError?: string;
+};
+
 export interface BaseBackupWorkflowSettings {
   /** How long pg_basebackup and its proof may go without a heartbeat before a retry elsewhere; drills pass seconds. */
   readonly heartbeatTimeout?: Duration;
@@ -31,11 +44,12 @@ export interface BaseBackupWorkflowSettings {
  * backup's parent, refused without one or with summarize_wal off), pg_basebackup | zstd into the
  * store, the stored object read back and proven with pg_verifybackup, then the manifest, last.
  * Any failure or cancellation removes what was written: a base backup without a manifest never
- * existed for a listing, a restore or the next incremental backup.
+ * existed for a listing, a restore or the next incremental backup. After a good one, retention
+ * (the worker's DBOPS_BASEBACKUP_KEEP_FULL) prunes old chains and the WAL only they needed.
  */
 export async function baseBackupWorkflow(
   input: BaseBackupWorkflowInput & BaseBackupWorkflowSettings,
-): Promise<BaseBackupWorkflowResult> {
+): Promise<BaseBackupRunResult> {
   if (!BASE_BACKUP_KINDS.includes(input.kind))
     throw failure(
       FailureType.InvalidInput,
@@ -53,9 +67,12 @@ export async function baseBackupWorkflow(
     });
   const catalog = (summary: string) => activitiesWith<BaseBackupCatalogActivities>('short', { summary });
 
-  const plan = await catalog(`plan a ${input.kind} base backup`).planBaseBackup({ kind: input.kind });
-  const { systemIdentifier, parent } = plan;
-  const backupId = makeBaseBackupId(new Date(started), input.kind);
+  const plan = await catalog(`plan a ${input.kind} base backup`).planBaseBackup({
+    kind: input.kind,
+    fallBackToFull: input.trigger === 'scheduled',
+  });
+  const { systemIdentifier, parent, kind } = plan;
+  const backupId = makeBaseBackupId(new Date(started), kind);
   upsertSearchAttributes({ [DBOPS_BACKUP_ID.name]: [backupId] });
   try {
     await activitiesWith<StorageActivities>('short', {
@@ -66,13 +83,13 @@ export async function baseBackupWorkflow(
     ).takeBaseBackup({
       systemIdentifier,
       backupId,
-      kind: input.kind,
+      kind,
       ...(parent && { parentId: parent.id }),
     });
     const proof = await streaming(`read back ${backupId} and pg_verifybackup it`).verifyBaseBackup({
       systemIdentifier,
       backupId,
-      kind: input.kind,
+      kind,
       sizeBytes: taken.sizeBytes,
       sha256: taken.sha256,
       serverMajor: plan.serverMajor,
@@ -81,7 +98,7 @@ export async function baseBackupWorkflow(
     const manifest: BaseBackupManifest = {
       manifestVersion: 1,
       id: backupId,
-      kind: input.kind,
+      kind,
       ...(parent && { parentId: parent.id }),
       systemIdentifier,
       serverVersion: taken.serverVersion,
@@ -109,9 +126,10 @@ export async function baseBackupWorkflow(
     const { location } = await catalog(
       `write manifest of ${backupId} (completes it)`,
     ).writeBaseBackupManifest(manifest);
+    const retention = await applyRetention(systemIdentifier, input.heartbeatTimeout);
     return {
       id: backupId,
-      kind: input.kind,
+      kind,
       ...(parent && { parentId: parent.id }),
       systemIdentifier,
       startLsn: manifest.startLsn,
@@ -121,6 +139,7 @@ export async function baseBackupWorkflow(
       durationMs: manifest.durationMs,
       location,
       verification: manifest.verification.checks,
+      ...retention,
     };
   } catch (err) {
     // Cleanup runs even while the workflow is being cancelled.
@@ -139,5 +158,42 @@ export async function baseBackupWorkflow(
       error: rootMessage(err),
     });
     throw err;
+  }
+}
+
+/**
+ * Base backup retention after a good base backup. Its failure does not fail the backup (which is
+ * complete and listed): it is logged and returned, and the next base backup prunes again.
+ */
+async function applyRetention(
+  systemIdentifier: string,
+  heartbeatTimeout: Duration | undefined,
+): Promise<Pick<BaseBackupRunResult, 'pruned' | 'pruneError'>> {
+  try {
+    const pruned = await activitiesWith<BaseBackupCatalogActivities>('streaming', {
+      summary: 'base backup retention: old chains and the WAL only they needed',
+      ...(heartbeatTimeout ? { heartbeatTimeout } : {}),
+    }).pruneBaseBackups({ systemIdentifier });
+    log.info('base backup retention', {
+      keepFull: pruned.keepFull,
+      kept: pruned.kept,
+      deleted: pruned.deleted.map((d) => d.id),
+      incompleteRemoved: pruned.incompleteRemoved.map((d) => d.id),
+      walSegments: pruned.wal.segments,
+      walFrom: pruned.wal.keptFrom,
+      bytes: pruned.bytes,
+    });
+    if (pruned.wal.skippedTimelines.length > 0)
+      log.warn(
+        'base backup retention left WAL timelines alone: no readable sidecar gives their segment size',
+        {
+          timelines: pruned.wal.skippedTimelines,
+        },
+      );
+    return { pruned };
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    log.warn('base backup retention failed; the base backup itself succeeded', { error: rootMessage(err) });
+    return { pruneError: rootMessage(err) };
   }
 }

@@ -27,9 +27,12 @@ import type {
   VerifyWorkflowInput,
   VerifyWorkflowResult,
 } from '../common/restore';
+import type { BaseBackupWorkflowInput, BaseBackupWorkflowResult } from '../common/basebackup';
+import type { PointInTimeRestoreInput } from '../common/pitr';
 import type { MilvusMaintenanceInput } from './milvus-maintenance';
 import type { MilvusRepairInput } from './milvus-repair';
 import type { PartitionMaintenanceInput } from './partition-maintenance';
+import type { WalArchiverInput } from './wal-archiver';
 
 export const OPERATIONS = [
   'backup',
@@ -39,6 +42,8 @@ export const OPERATIONS = [
   'milvus_maintenance',
   'milvus_repair',
   'partition_maintenance',
+  'basebackup',
+  'wal_archiver',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -134,6 +139,12 @@ const SPECS: ReadonlyMap<string, OperationSpec<unknown, unknown>> = new Map(
       database: (i, r) => r?.target ?? i.target ?? i.database ?? backupDatabase(i.backup, undefined),
       outcome: (r) => RESTORE_OUTCOMES[r.outcome],
     }),
+    // A point-in-time restore is a restore (the same approval, swap and results, the same alerts).
+    pointInTimeRestoreWorkflow: spec<PointInTimeRestoreInput, RestoreResult>({
+      operation: 'restore',
+      database: (i, r) => r?.target ?? i.target ?? i.database,
+      outcome: (r) => RESTORE_OUTCOMES[r.outcome],
+    }),
     restoreRollbackWorkflow: spec<RollbackInput, unknown>({
       operation: 'rollback',
       database: (i) => i.target,
@@ -149,6 +160,18 @@ const SPECS: ReadonlyMap<string, OperationSpec<unknown, unknown>> = new Map(
     partitionMaintenanceWorkflow: spec<PartitionMaintenanceInput, unknown>({
       operation: 'partition_maintenance',
       database: (i) => i.database,
+    }),
+    // Base backups and the WAL archiver are of the whole server (one per deployment), not of a
+    // database: a base backup's label is its kind (the weekly full and the daily incremental
+    // schedules fail and succeed apart), the archiver's its replication slot (DBOPS_WAL_SLOT). A
+    // continue-as-new ends no archiver run (no Temporal failure): only a stop, a cancel or a failure count.
+    baseBackupWorkflow: spec<BaseBackupWorkflowInput, BaseBackupWorkflowResult>({
+      operation: 'basebackup',
+      database: (i, r) => r?.kind ?? i.kind,
+    }),
+    walArchiverWorkflow: spec<WalArchiverInput, unknown>({
+      operation: 'wal_archiver',
+      database: (i) => i.slot,
     }),
   }),
 );

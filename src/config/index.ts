@@ -21,6 +21,7 @@ import {
   type LogLevelName,
   type Parsed,
   type VariableName,
+  type Weekday,
 } from './variables';
 
 export {
@@ -30,7 +31,7 @@ export {
   UNREAD_SPEC_VARIABLES,
   VARIABLE_ALIASES,
 } from './variables';
-export type { AliasName, LogFormatName, LogLevelName } from './variables';
+export type { AliasName, LogFormatName, LogLevelName, Weekday } from './variables';
 export { onceEach } from './aliases';
 export { ConfigError } from './errors';
 export { describeConfig } from './describe';
@@ -68,6 +69,16 @@ export interface Config {
   readonly scratchDir: string;
   /** DBOPS_WAL_SLOT / DBOPS_WAL_SPOOL_DIR: the WAL archiver's replication slot and pg_receivewal's spool. */
   readonly wal: { readonly slot: string; readonly spoolDir: string };
+  /**
+   * DBOPS_BASEBACKUP_*: the weekly full and daily incremental base backup schedules (on/off, HH:MM in
+   * DBOPS_SCHEDULE_TIMEZONE, the full one's day) and retention (the newest `keepFull` full chains).
+   */
+  readonly basebackup: {
+    readonly schedule: boolean;
+    readonly time: string;
+    readonly fullDay: Weekday;
+    readonly keepFull: number;
+  };
   /** Databases that get backups and schedules. */
   readonly databases: readonly string[];
   /** Application role `dbops db init` creates and makes owner of the database. */
@@ -267,6 +278,12 @@ export function loadConfig(
       spoolDir: path.resolve(
         v.DBOPS_WAL_SPOOL_DIR ?? path.join(v.DBOPS_SCRATCH_DIR ?? os.tmpdir(), 'dbops-wal-spool'),
       ),
+    },
+    basebackup: {
+      schedule: v.DBOPS_BASEBACKUP_SCHEDULE === 'on',
+      time: v.DBOPS_BASEBACKUP_TIME,
+      fullDay: v.DBOPS_BASEBACKUP_FULL_DAY,
+      keepFull: v.DBOPS_BASEBACKUP_KEEP_FULL,
     },
     databases: v.DBOPS_DATABASES?.length ? v.DBOPS_DATABASES : [v.PGDATABASE],
     appRole: v.DBOPS_APP_ROLE,

@@ -50,6 +50,10 @@ export type LogLevelName = (typeof LOG_LEVELS)[number];
 /** Worker log formats (DBOPS_LOG_FORMAT): auto is pretty on a terminal, json everywhere else. */
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 export type LogFormatName = (typeof LOG_FORMATS)[number];
+/** Days of the week as DBOPS_BASEBACKUP_FULL_DAY takes them, Sunday first (as Temporal's calendars). */
+export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+const WEEKDAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'] as const;
 
 export function parseDurationMs(text: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/.exec(text.trim());
@@ -221,6 +225,29 @@ export const variables = {
     .default('dbops_wal_archiver'),
   /** pg_receivewal's spool (`<dir>/<system id>/<slot>/`); default `<DBOPS_SCRATCH_DIR>/dbops-wal-spool`. */
   DBOPS_WAL_SPOOL_DIR: z.string().min(1).optional(),
+  /** on: `dbops schedules apply` keeps the weekly full and daily incremental base backup schedules. */
+  DBOPS_BASEBACKUP_SCHEDULE: z
+    .enum(['on', 'off'], {
+      message: 'must be on (weekly full and daily incremental base backups) or off',
+    })
+    .default('off'),
+  DBOPS_BASEBACKUP_TIME: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM (24 h)')
+    .default('01:30'),
+  /** The day of the weekly full base backup; the other six days take an incremental one. */
+  DBOPS_BASEBACKUP_FULL_DAY: z
+    .string()
+    .transform((s) => s.trim().toLowerCase())
+    .pipe(
+      z.enum([...WEEKDAYS, ...WEEKDAY_NAMES], {
+        message: `must be a day of the week: ${WEEKDAYS.join(', ')} (or its full name)`,
+      }),
+    )
+    .transform((day) => day.slice(0, 3) as Weekday)
+    .default('sun'),
+  /** Base backup retention: the chains (a full one and its incrementals) of the newest N full backups. */
+  DBOPS_BASEBACKUP_KEEP_FULL: wholeNumber(1, 1000).default(2),
 
   DBOPS_MIGRATIONS_DIR: z.string().min(1).optional(),
   DBOPS_MIGRATION_LOCK_TIMEOUT: duration.default(parseDurationMs('10s')),

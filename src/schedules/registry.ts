@@ -2,6 +2,7 @@ import type { ScheduleOptions } from '@temporalio/client';
 import { FailureType, failure } from '../../common/failures';
 import type { Config } from '../config';
 import { backupSchedules } from './backup';
+import { baseBackupSchedules } from './basebackup';
 import { milvusMaintenanceSchedules } from './milvus';
 import { markedByDbops } from './ownership';
 import { partitionMaintenanceSchedules } from './partitions';
@@ -17,6 +18,7 @@ export const scheduleRegistry: readonly ScheduleArea[] = [
   { area: 'backup', describe: backupSchedules },
   { area: 'partitions', describe: partitionMaintenanceSchedules },
   { area: 'milvus', describe: milvusMaintenanceSchedules },
+  { area: 'basebackup', describe: baseBackupSchedules },
 ];
 
 /**

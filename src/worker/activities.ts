@@ -42,7 +42,12 @@ export function buildActivities(config: Config, identity = `dbops@${os.hostname(
       storage,
       tempDir: config.scratchDir,
     }),
-    ...createBaseBackupCatalogActivities({ pg: config.pg, storage, tempDir: config.scratchDir }),
+    ...createBaseBackupCatalogActivities({
+      pg: config.pg,
+      storage,
+      tempDir: config.scratchDir,
+      retention: { keepFull: config.basebackup.keepFull },
+    }),
     // Point-in-time restore: a temporary PostgreSQL recovering from base backups and archived WAL.
     ...createPointInTimeActivities({
       pg: config.pg,

@@ -18,7 +18,7 @@ import { recordBackupSuccess, recordBackupVerified, registry } from './metrics';
  * createWorker. Alert rules (deploy/) are written against these names and labels.
  */
 
-const DATABASE_HELP = `database: the PostgreSQL database (backup, verify, partition_maintenance), the restore or rollback target, or the Milvus collection (milvus_*); "${INVALID_DATABASE}" for a name that is not valid, "${UNKNOWN_DATABASE}" when the input named none`;
+const DATABASE_HELP = `database: the PostgreSQL database (backup, verify, partition_maintenance), the restore or rollback target, the Milvus collection (milvus_*), the base backup's kind (basebackup: full|incremental) or the WAL archiver's slot (wal_archiver); "${INVALID_DATABASE}" for a name that is not valid, "${UNKNOWN_DATABASE}" when the input named none`;
 
 const runs = new Counter({
   name: 'dbops_operation_runs_total',

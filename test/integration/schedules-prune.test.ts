@@ -12,10 +12,11 @@ import {
   type ScheduleDescription,
 } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupScheduleId, partitionMaintenanceScheduleId } from '../../common/ids';
+import { backupScheduleId, baseBackupScheduleId, partitionMaintenanceScheduleId } from '../../common/ids';
 import { connectClient } from '../../src/client/connection';
 import { applySchedules } from '../../src/schedules';
 import { AREA_MEMO_KEY } from '../../src/schedules/ownership';
+import { removeSchedule } from '../../src/schedules/stale';
 import { scheduleStates } from '../../src/schedules/state';
 import { dbops } from '../drills/kit/dbops-cli';
 import { testConfig, testRun, uniqueSuffix } from '../helpers/stack';
@@ -177,9 +178,61 @@ describe('schedules apply follows the config', () => {
     expect(await describeOrGone(id)).not.toBe('gone');
   });
 
+  it('base backup schedules follow DBOPS_BASEBACKUP_SCHEDULE: on creates both, off reports them stale, --prune removes them', async () => {
+    // Their IDs are one per namespace (one server per deployment): only this test creates them, on its own queue.
+    const queue = `test-schedprune-bb-${suffix}`;
+    const ids = [baseBackupScheduleId('full'), baseBackupScheduleId('incremental')];
+    const on = testConfig({
+      DBOPS_TASK_QUEUE: queue,
+      DBOPS_DATABASES: dbA,
+      DBOPS_BASEBACKUP_SCHEDULE: 'on',
+      DBOPS_BASEBACKUP_TIME: '02:45',
+      DBOPS_BASEBACKUP_FULL_DAY: 'sat',
+    });
+    const off = testConfig({ DBOPS_TASK_QUEUE: queue, DBOPS_DATABASES: dbA });
+    try {
+      expect(await applySchedules(client, on, ['basebackup'])).toEqual(
+        ids.map((id) => ({ id, area: 'basebackup', action: 'created' })),
+      );
+      const full = await client.schedule.getHandle(ids[0]!).describe();
+      expect(full.spec.calendars).toEqual([
+        expect.objectContaining({ dayOfWeek: [{ start: 'SATURDAY', end: 'SATURDAY', step: 1 }] }),
+      ]);
+      expect(full.spec.calendars?.[0]).toMatchObject({ hour: [{ start: 2, end: 2, step: 1 }] });
+      expect(full.action).toMatchObject({
+        workflowType: 'baseBackupWorkflow',
+        taskQueue: queue,
+        args: [{ kind: 'full', trigger: 'scheduled' }],
+      });
+      expect(full.policies).toMatchObject({ overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: 86_400_000 });
+      const incremental = await client.schedule.getHandle(ids[1]!).describe();
+      expect(incremental.spec.calendars?.[0]?.dayOfWeek).toEqual(
+        ['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY'].map((d) => ({
+          start: d,
+          end: d,
+          step: 1,
+        })),
+      );
+      expect(incremental.memo).toMatchObject({ [AREA_MEMO_KEY]: 'basebackup' });
+      expect(await applySchedules(client, on, ['basebackup'])).toEqual(
+        ids.map((id) => ({ id, area: 'basebackup', action: 'updated' })),
+      );
+      await waitListed(ids);
+      expect(await applySchedules(client, off, ['basebackup'])).toEqual(
+        ids.map((id) => ({ id, area: 'basebackup', action: 'stale' })),
+      );
+      expect(await applySchedules(client, off, ['basebackup'], { prune: true })).toEqual(
+        ids.map((id) => ({ id, area: 'basebackup', action: 'removed' })),
+      );
+      for (const id of ids) expect(await describeOrGone(id)).toBe('gone');
+    } finally {
+      for (const id of ids) await removeSchedule(client, id);
+    }
+  });
+
   it('an unknown area is refused, naming the areas', async () => {
     await expect(applySchedules(client, oneDatabase, ['backups'], { prune: true })).rejects.toThrow(
-      'unknown schedule area "backups": use backup, partitions, milvus (or no --area for all)',
+      'unknown schedule area "backups": use backup, partitions, milvus, basebackup (or no --area for all)',
     );
   });
 });
