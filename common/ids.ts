@@ -94,10 +94,16 @@ export function baseBackupScheduleId(kind: 'full' | 'incremental'): string {
 }
 
 /**
- * Workflow ID of a base backup of `kind` for `scheduledTime`: the schedule's shape
- * (`basebackup-<kind>-<time>`, Temporal appends the time) and the current minute for a manual one,
- * so two starts in the same minute make one base backup.
+ * Workflow ID of a manual base backup of cluster `systemId` for the current minute:
+ * `basebackup-<system identifier>-<kind>-<time>`, so two starts in the same minute make one base
+ * backup, and two clusters' workers sharing a namespace never join each other's run (the archiver's
+ * ID names the cluster too). Scheduled runs are `basebackup-<kind>-<time>` (baseBackupScheduleId,
+ * Temporal appends the time): a deployment's schedules serve its one cluster.
  */
-export function baseBackupWorkflowId(kind: 'full' | 'incremental', scheduledTime: Date): string {
-  return `${baseBackupScheduleId(kind)}-${minuteStamp(scheduledTime)}`;
+export function baseBackupWorkflowId(
+  kind: 'full' | 'incremental',
+  scheduledTime: Date,
+  systemId: string,
+): string {
+  return `basebackup-${systemId}-${kind}-${minuteStamp(scheduledTime)}`;
 }

@@ -5,6 +5,7 @@ import { DBOPS_OPERATION } from '../../common/search-attributes';
 import type { baseBackupWorkflow } from '../../workflows/basebackup';
 import type { Config } from '../config';
 import { startOrJoin } from './start';
+import { clusterSystemId } from './wal';
 
 /**
  * Starts (or joins) the manual base backup of `kind` for the current minute: two starts in the same
@@ -17,7 +18,7 @@ export async function startBaseBackup(
 ): Promise<WorkflowHandle<typeof baseBackupWorkflow>> {
   const { handle } = await startOrJoin(client, 'baseBackupWorkflow', {
     taskQueue: config.temporal.taskQueue,
-    workflowId: baseBackupWorkflowId(options.kind, options.now ?? new Date()),
+    workflowId: baseBackupWorkflowId(options.kind, options.now ?? new Date(), await clusterSystemId(config)),
     args: [{ kind: options.kind, trigger: 'manual' }],
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',

@@ -68,8 +68,10 @@ describe('base backup ids', () => {
 
   it('give one workflow per kind and minute, and keys under pitr/<sysid>/base/<id>/', () => {
     const t = new Date('2026-12-05T03:04:05Z');
-    expect(baseBackupWorkflowId('full', t)).toBe('basebackup-full-2026-12-05T03:04:00Z');
-    expect(baseBackupWorkflowId('incremental', t)).toBe('basebackup-incremental-2026-12-05T03:04:00Z');
+    expect(baseBackupWorkflowId('full', t, '7715')).toBe('basebackup-7715-full-2026-12-05T03:04:00Z');
+    expect(baseBackupWorkflowId('incremental', t, '7715')).toBe(
+      'basebackup-7715-incremental-2026-12-05T03:04:00Z',
+    );
     expect(baseBackupObjectKey('7715406755856891660', '20261205T030405Z-full', 'base.tar.zst')).toBe(
       'pitr/7715406755856891660/base/20261205T030405Z-full/base.tar.zst',
     );
