@@ -55,6 +55,22 @@ export const REQUIRED_BRANCHES: readonly RequiredBranch[] = [
     branch: 'completed',
     producedBy: 'test/integration/partitions.test.ts',
   },
+  // Point-in-time recovery: the archiver runs for weeks, across every upgrade.
+  {
+    workflowType: 'walArchiverWorkflow',
+    branch: 'completed',
+    producedBy: 'test/integration/wal-archiver.test.ts',
+  },
+  {
+    workflowType: 'baseBackupWorkflow',
+    branch: 'completed',
+    producedBy: 'test/integration/basebackup-retention.test.ts',
+  },
+  {
+    workflowType: 'pointInTimeRestoreWorkflow',
+    branch: 'restored',
+    producedBy: 'test/drills/pitr.test.ts',
+  },
 ];
 
 /** `<workflowType>.<branch>.json`: the fixture file of one branch. */
