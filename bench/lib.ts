@@ -170,3 +170,18 @@ export function ageKeyPair(dir: string): {
   const recipient = spawnSync(keygen, ['-y', identity], { encoding: 'utf8' }).stdout.trim();
   return { DBOPS_BACKUP_AGE_RECIPIENTS: recipient, DBOPS_BACKUP_AGE_IDENTITY: identity };
 }
+
+/**
+ * The scale-1 seed database `db` (2.16 GB, `dbops db init` + `dbops db seed --scale 1`) on the dev
+ * stack's PostgreSQL, made when missing (about a minute); `sh` runs each step, timed.
+ */
+export function ensureSeedDatabase(db: string, sh: (cmd: string) => number, force = false): void {
+  const q = spawnSync(pgBin('psql'), ['-XAtc', `SELECT 1 FROM pg_database WHERE datname = '${db}'`], {
+    env: pgEnvFor('postgres'),
+    encoding: 'utf8',
+  });
+  if (!force && q.stdout.trim() === '1') return;
+  sh(
+    `npm run -s dbops -- db init --database ${db} && npm run -s dbops -- db seed --scale 1 --database ${db}`,
+  );
+}
