@@ -139,24 +139,16 @@ export interface WalSegmentSidecar {
   readonly archivedAt: string;
 }
 
-/** What `<segment>.partial.zst.json` says about the last upload of a segment still being received. */
-export interface WalPartialSidecar {
-  readonly sidecarVersion: 1;
-  readonly systemId: string;
-  readonly segment: string;
-  readonly timeline: string;
-  readonly segmentBytes: number;
-  /** Bytes of the uncompressed file (the whole segment: pg_receivewal pads it with zeros) and its SHA-256. */
-  readonly size: number;
-  readonly sha256: string;
-  readonly compression: 'zstd';
-  readonly storedSize: number;
-  readonly storedSha256: string;
+/**
+ * What `<segment>.partial.zst.json` says about the last upload of a segment still being received:
+ * a segment sidecar's fields (`size` and `sha256` are the whole
+ * zero-padded file's, as pg_receivewal writes it) plus where the WAL it holds ends.
+ */
+export interface WalPartialSidecar extends WalSegmentSidecar {
   /** The WAL it holds ends here: everything received before this LSN is in the object. */
   readonly receivedLsn: string;
   /** receivedLsn as an offset into the segment. */
   readonly receivedBytes: number;
-  readonly archivedAt: string;
 }
 
 /** Folder (with trailing slash) of one timeline's segments: `pitr/<sysid>/wal/<timeline>/`. */

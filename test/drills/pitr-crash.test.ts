@@ -12,8 +12,7 @@
  * new database `app_after_crash`, and the restarted server's own `app` is the reference: every
  * committed row is there.
  */
-import { chmod, mkdtemp, open, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { open, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Client as PgClient } from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -36,9 +35,10 @@ import { startPointInTimeRestore } from '../../src/client/pitr-restore';
 import { decideRestore, pollRestoreStatus } from '../../src/client/restore';
 import { startWalArchiver, stopWalArchiver } from '../../src/client/wal';
 import type { Config } from '../../src/config';
-import { testConfig, uniqueSuffix } from '../helpers/stack';
+import { uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { sql, waitFor } from '../integration/restore-fixtures';
+import { pitrDrillConfig } from './kit/pitr';
 import { closeAllPrivateServers, startPrivatePostgres, type PrivatePostgres } from './kit/private-servers';
 import { recordDrill, stepLogger } from './kit/report';
 
@@ -80,18 +80,7 @@ async function spoolReceivedEnd(): Promise<{ segment: string; lsn: number }> {
 
 beforeAll(async () => {
   pg = await startPrivatePostgres();
-  tmp = await mkdtemp(path.join(os.tmpdir(), `t_pitr_crash_${suffix}`));
-  // As root the recovery's temporary server runs as postgres: it must traverse the scratch folder.
-  await chmod(tmp, 0o755);
-  config = testConfig({
-    ...pg.env,
-    DBOPS_TASK_QUEUE: `drill-pitr-crash-${suffix}`,
-    DBOPS_BACKUP_DIR: path.join(tmp, 'store'),
-    DBOPS_DATABASES: db,
-    DBOPS_WAL_SLOT: `dbops_crash_${suffix}`,
-    DBOPS_WAL_SPOOL_DIR: path.join(tmp, 'spool'),
-    DBOPS_SCRATCH_DIR: tmp,
-  });
+  ({ tmp, config } = await pitrDrillConfig(pg, 'pitr_crash', suffix, db));
   tw = await startTestWorker(config);
   await q(`CREATE DATABASE ${db}`, [], 'postgres');
   await q('CREATE TABLE crash_rows (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())');

@@ -6,8 +6,7 @@
  * approved. Checked in the data: exactly the rows committed before the target, the chain combined
  * by pg_combinebackup, and a missing WAL segment refused by name.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupStore } from '../../activities/storage';
@@ -19,10 +18,11 @@ import { startPointInTimeRestore } from '../../src/client/pitr-restore';
 import { decideRestore, pollRestoreStatus } from '../../src/client/restore';
 import { startWalArchiver, stopWalArchiver } from '../../src/client/wal';
 import type { Config } from '../../src/config';
-import { testConfig, uniqueSuffix } from '../helpers/stack';
+import { uniqueSuffix } from '../helpers/stack';
 import { startTestWorker, type TestWorker } from '../helpers/worker';
 import { sql, waitFor } from '../integration/restore-fixtures';
 import { dbops } from './kit/dbops-cli';
+import { pitrDrillConfig } from './kit/pitr';
 import { closeAllPrivateServers, startPrivatePostgres, type PrivatePostgres } from './kit/private-servers';
 import { recordDrill } from './kit/report';
 
@@ -80,18 +80,7 @@ async function restoreTo(
 
 beforeAll(async () => {
   pg = await startPrivatePostgres();
-  tmp = await mkdtemp(path.join(os.tmpdir(), `t_pitr_${suffix}`));
-  // As root the recovery's temporary server runs as postgres: it must traverse the scratch folder.
-  await chmod(tmp, 0o755);
-  config = testConfig({
-    ...pg.env,
-    DBOPS_TASK_QUEUE: `drill-pitr-${suffix}`,
-    DBOPS_BACKUP_DIR: path.join(tmp, 'store'),
-    DBOPS_DATABASES: db,
-    DBOPS_WAL_SLOT: `dbops_pitr_${suffix}`,
-    DBOPS_WAL_SPOOL_DIR: path.join(tmp, 'spool'),
-    DBOPS_SCRATCH_DIR: tmp,
-  });
+  ({ tmp, config } = await pitrDrillConfig(pg, 'pitr', suffix, db));
   tw = await startTestWorker(config);
   cliEnv = {
     ...pg.env,

@@ -11,17 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { archivedSegmentsIn, until } from '../helpers/wal';
 import { quoteIdent } from '../../activities/postgres/connection';
-import { createBackupStore } from '../../activities/storage';
-import {
-  findSegmentGaps,
-  isWalSegmentName,
-  nextWalSegment,
-  parseLsn,
-  segmentEndLsn,
-  walPrefix,
-  walSegmentKey,
-} from '../../common/pitr';
+import { findSegmentGaps, nextWalSegment, parseLsn, segmentEndLsn, walSegmentKey } from '../../common/pitr';
 import { connectClient } from '../../src/client/connection';
 import { startWalArchiver, stopWalArchiver, walCheck } from '../../src/client/wal';
 import type { Config } from '../../src/config';
@@ -51,33 +43,7 @@ const env = (spool: string) => ({
   DBOPS_WAL_SPOOL_DIR: path.join(tmp, spool),
 });
 
-async function until<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function archived(): Promise<string[]> {
-  const store = createBackupStore(config.storage);
-  try {
-    return (await store.list(`${walPrefix(systemId)}/`))
-      .map((o) => o.key)
-      .filter((k) => k.endsWith('.zst.json'))
-      .map((k) => path.basename(k, '.zst.json'))
-      .filter(isWalSegmentName) // not `<segment>.partial`: the segment still being received
-      .sort();
-  } finally {
-    await store.close();
-  }
-}
+const archived = () => archivedSegmentsIn(config, systemId);
 
 async function writeAndSwitch(): Promise<string> {
   await sql(config, db, `INSERT INTO t (note) SELECT md5(g::text) FROM generate_series(1, 2000) g`);
@@ -106,7 +72,7 @@ it('a worker killed with received but unstored segments loses nothing: another w
   const a: WorkerProcess = await startWorkerProcess(env('spool-a'));
   ({ systemId } = await startWalArchiver(client, config, { pollMs: 200, heartbeatTimeout: '3s' }));
   const first = await writeAndSwitch();
-  await until('the first segment stored', async () => (await archived()).includes(first));
+  await until('the first segment stored', async () => (await archived()).includes(first), 90_000);
 
   // The next two segments cannot be stored (a folder where each object goes), but pg_receivewal
   // receives them, flushes them into spool A and reports them to the server.
@@ -114,10 +80,14 @@ it('a worker killed with received but unstored segments loses nothing: another w
   const blockers = blocked.map((s) => path.join(tmp, 'store', walSegmentKey(systemId, s)));
   for (const b of blockers) await mkdir(b, { recursive: true });
   for (let i = 0; i < 2; i++) await writeAndSwitch();
-  await until('both segments received in spool A', async () => {
-    const names = await readdir(path.join(tmp, 'spool-a', systemId, slot)).catch((): string[] => []);
-    return blocked.every((s) => names.includes(s));
-  });
+  await until(
+    'both segments received in spool A',
+    async () => {
+      const names = await readdir(path.join(tmp, 'spool-a', systemId, slot)).catch((): string[] => []);
+      return blocked.every((s) => names.includes(s));
+    },
+    90_000,
+  );
   const [stream] = await sql<{ restart: string }>(
     config,
     undefined,
@@ -134,10 +104,14 @@ it('a worker killed with received but unstored segments loses nothing: another w
   // Another pod: its spool is empty. More WAL meanwhile.
   const during = await writeAndSwitch();
   await startWorkerProcess(env('spool-b'));
-  const names = await until('the unstored segments and the later one in the store', async () => {
-    const n = await archived();
-    return [...blocked, during].every((s) => n.includes(s)) && n;
-  });
+  const names = await until(
+    'the unstored segments and the later one in the store',
+    async () => {
+      const n = await archived();
+      return [...blocked, during].every((s) => n.includes(s)) && n;
+    },
+    90_000,
+  );
   expect(findSegmentGaps(names)).toEqual([]);
   expect((await walCheck(config, { verify: true })).problems).toEqual([]);
   expect(await stopWalArchiver(client, systemId)).toBe(true);
