@@ -38,23 +38,31 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ARG PG_MAJOR=18
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# PostgreSQL client tools of PG_MAJOR from PGDG (Debian's own are 15), zstd for compressed dumps,
+# PostgreSQL of PG_MAJOR from PGDG (Debian's own is 15): the client tools, and the server with
+# pgvector, which a point-in-time restore starts as a temporary instance on the recovered copy
+# (its pg_dump reads vector columns through the extension); no cluster is created at install.
+# zstd for compressed dumps,
 # age for encrypted ones (DBOPS_BACKUP_AGE_RECIPIENTS), openssh-client for ssh-keygen alone: the
 # worker proves signed restore decisions with `ssh-keygen -Y find-principals/verify` against
 # DBOPS_APPROVERS_FILE (no ssh, no sshd is used).
 # ssh-keygen refuses to run for a uid without a passwd entry, hence the dbops user below.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
+ && install -d /etc/postgresql-common/createcluster.d \
+ && echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/dbops.conf \
  && install -d /usr/share/postgresql-common/pgdg \
  && curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
       https://www.postgresql.org/media/keys/ACCC4CF8.asc \
  && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
       > /etc/apt/sources.list.d/pgdg.list \
  && apt-get update \
- && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" zstd age openssh-client \
+ && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" "postgresql-${PG_MAJOR}" \
+      "postgresql-${PG_MAJOR}-pgvector" zstd age openssh-client \
  && apt-get purge -y --auto-remove curl \
  && rm -rf /var/lib/apt/lists/* \
  && "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" --version \
+ && "/usr/lib/postgresql/${PG_MAJOR}/bin/postgres" --version \
+ && "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_combinebackup" --version \
  && command -v ssh-keygen \
  && groupadd --gid 10001 dbops \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin dbops

@@ -61,16 +61,21 @@ describe('Dockerfile', () => {
     expect(output).toContain('DL3025'); // CMD not in JSON form
   });
 
-  it('builds a non-root runtime with PGDG client tools of PG_MAJOR, zstd, age, ssh-keygen and the dbops entrypoint', () => {
+  it('builds a non-root runtime with PGDG client tools and server of PG_MAJOR with pgvector, zstd, age, ssh-keygen and the dbops entrypoint', () => {
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(3);
     expect(dockerfile).toMatch(/^FROM node:\$\{NODE_VERSION\}-bookworm-slim AS runtime$/m);
     expect(dockerfile).toMatch(/^ARG PG_MAJOR=18$/m);
     expect(dockerfile).toContain('https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main');
     expect(dockerfile).toMatch(
-      /apt-get install -y --no-install-recommends "postgresql-client-\$\{PG_MAJOR\}" zstd age openssh-client \\$/m,
+      /apt-get install -y --no-install-recommends "postgresql-client-\$\{PG_MAJOR\}" "postgresql-\$\{PG_MAJOR\}" \\\n\s+"postgresql-\$\{PG_MAJOR\}-pgvector" zstd age openssh-client \\$/m,
     );
     // ssh-keygen proves signed restore decisions; it refuses to run for a uid without a passwd
     // entry, so the runtime's uid 10001 must be a real user (useradd), and the lists are cleaned.
+    // Point-in-time restore runs a temporary server of PG_MAJOR with pgvector; no cluster at install.
+    expect(dockerfile).toContain(
+      "echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/dbops.conf",
+    );
+    expect(dockerfile).toMatch(/^ && "\/usr\/lib\/postgresql\/\$\{PG_MAJOR\}\/bin\/postgres" --version \\$/m);
     expect(dockerfile).toMatch(/^ && command -v ssh-keygen \\$/m);
     expect(dockerfile).toMatch(/useradd --uid 10001 /);
     expect(dockerfile).toContain('rm -rf /var/lib/apt/lists/*');
