@@ -120,33 +120,34 @@ async function recoverIntoShadow(deps: RestoreDeps, input: RecoverInput): Promis
               signal,
             });
             await feed.stop();
+            const counted = await instance.connect(input.database).then(async (c) => {
+              try {
+                return { tables: await countRows(c), schemaVersion: await schemaVersion(c) };
+              } finally {
+                await c.end();
+              }
+            });
+            const extensions = (
+              await withCopy(instance, input.database, (c) =>
+                c.query<{ extname: string }>(
+                  "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1",
+                ),
+              )
+            ).rows.map((r) => r.extname);
             const t2 = Date.now();
             await recreateDatabase(deps.pg, input.shadow, workflowId);
-            // The copy is still (paused at the target, or promoted with nobody writing): its exact
-            // counts are taken while pg_dump reads it, not before, and match what pg_dump wrote.
-            const [counted, copied] = await Promise.all([
-              withCopy(instance, input.database, async (c) => ({
-                tables: await countRows(c),
-                schemaVersion: await schemaVersion(c),
-                extensions: (
-                  await c.query<{ extname: string }>(
-                    "SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1",
-                  )
-                ).rows.map((r) => r.extname),
-              })),
-              copyIntoShadow({
-                bins,
-                copy: { port: instance.port, user: deps.pg.user },
-                live: deps.pg,
-                database: input.database,
-                shadow: input.shadow,
-                jobs: input.jobs,
-                dumpOptions: parseDumpOptions(input.dumpOptions),
-                dir: path.join(dir, 'copy'),
-                kills,
-                step,
-              }),
-            ]);
+            const copied = await copyIntoShadow({
+              bins,
+              copy: { port: instance.port, user: deps.pg.user },
+              live: deps.pg,
+              database: input.database,
+              shadow: input.shadow,
+              jobs: input.jobs,
+              dumpOptions: parseDumpOptions(input.dumpOptions),
+              dir: path.join(dir, 'copy'),
+              kills,
+              step,
+            });
             return {
               target: input.target,
               baseBackups: chain.map((b) => b.id),
@@ -156,7 +157,7 @@ async function recoverIntoShadow(deps: RestoreDeps, input: RecoverInput): Promis
               tables: counted.tables,
               rows: counted.tables.filter((t) => t.kind !== 'partitioned').reduce((n, t) => n + t.rows, 0),
               schemaVersion: counted.schemaVersion,
-              extensions: counted.extensions,
+              extensions,
               statisticsRestored: copied.statisticsRestored,
               durationMs: { assemble: t1 - t0, recover: t2 - t1, copy: Date.now() - t2 },
             };
