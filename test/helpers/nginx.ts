@@ -38,6 +38,11 @@ export interface GrpcTlsProxy {
   readonly address: string;
   /** nginx's access log: one line per gRPC call it passed on (method path and status). */
   accessLog(): string;
+  /**
+   * The access log once it has a line matching `line` (at most `timeoutMs`): nginx writes a call's
+   * line after the response has gone out, so a client holding its answer can read the log too soon.
+   */
+  accessLogWith(line: RegExp, timeoutMs?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -104,6 +109,14 @@ http {
   return {
     address: `127.0.0.1:${port}`,
     accessLog: () => readFileSync(`${dir}/access.log`, 'utf8'),
+    async accessLogWith(line, timeoutMs = 5_000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const log = readFileSync(`${dir}/access.log`, 'utf8');
+        if (line.test(log) || Date.now() > until) return log;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     async stop() {
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 5000);

@@ -71,9 +71,9 @@ describe('Temporal through an mTLS gRPC proxy', () => {
     });
     expect(result.echo).toBe('over mTLS');
     // nginx passed the worker's polls on: they did not go around it.
-    expect(proxy.accessLog()).toMatch(
-      /POST \/temporal\.api\.workflowservice\.v1\.WorkflowService\/PollWorkflowTaskQueue HTTP\/2\.0" 200/,
-    );
+    const line =
+      /POST \/temporal\.api\.workflowservice\.v1\.WorkflowService\/PollWorkflowTaskQueue HTTP\/2\.0" 200/;
+    expect(await proxy.accessLogWith(line)).toMatch(line);
   });
 
   it('the CLI connects with mTLS: doctor sees the server and the worker, and says how the connection is protected', async () => {
